@@ -1,0 +1,30 @@
+"""One exception hierarchy for the whole project: every user-facing error is a `SignalsError`."""
+
+from __future__ import annotations
+
+
+class SignalsError(Exception):
+    """Base of every error the project raises on purpose; the CLI prints these without a traceback."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, details: list[str] | None = None, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+        self.hint = hint or self.hint
+
+    def render(self) -> str:
+        """The message a person reads: the problem, one line per detail, then what to do."""
+        lines = [self.message, *(f"  {d}" for d in self.details)]
+        if self.hint:
+            lines.append(f"  {self.hint}")
+        return "\n".join(lines)
+
+
+class UnknownSignalError(SignalsError):
+    """A signal reference (`name@version`) that no declaration matches."""
+
+
+class SchemaMismatchError(SignalsError):
+    """A table whose columns or types do not match the contract it must obey."""

@@ -1,0 +1,54 @@
+"""The catalog of declared signals, discovered from the modules of this package."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+import features as _package
+from features.errors import UnknownSignalError
+from features.signal import Signal
+
+# Modules of this package that hold machinery rather than declarations.
+_INFRASTRUCTURE = {"catalog", "errors", "registry", "signal", "standard", "types"}
+
+
+@cache
+def all_signals() -> tuple[Signal, ...]:
+    """Every `Signal` declared at module level in `features/`, ordered by name and version.
+
+    Discovery instead of a hand-kept list: declaring a signal in a module is all it takes.
+    """
+    found: dict[str, Signal] = {}
+    for info in pkgutil.iter_modules(_package.__path__):
+        if info.name.startswith("_") or info.name in _INFRASTRUCTURE:
+            continue
+        module = importlib.import_module(f"{_package.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, Signal):
+                if value.ref in found and found[value.ref] is not value:
+                    raise ValueError(f"signal {value.ref} is declared twice")
+                found[value.ref] = value
+    return tuple(sorted(found.values(), key=lambda s: (s.name, s.version)))
+
+
+def get_signal(ref: str) -> Signal:
+    """Look a signal up by `name@version`, or by `name` alone for its newest version."""
+    name, _, version = ref.partition("@")
+    candidates = [s for s in all_signals() if s.name == name]
+    if version:
+        candidates = [s for s in candidates if str(s.version) == version.lstrip("v")]
+    if not candidates:
+        known = ", ".join(s.ref for s in all_signals())
+        raise UnknownSignalError(f"unknown signal {ref!r}", details=[f"declared: {known}"])
+    return max(candidates, key=lambda s: s.version)
+
+
+def consumer_groups() -> dict[str, tuple[Signal, ...]]:
+    """Consumer group → the signals its feature service includes."""
+    groups: dict[str, list[Signal]] = {}
+    for signal in all_signals():
+        for group in signal.consumers:
+            groups.setdefault(group, []).append(signal)
+    return {g: tuple(s) for g, s in sorted(groups.items())}

@@ -1,0 +1,356 @@
+"""`signals`: the command line, in the words of the people who use the store."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features import SignalsError, all_signals, get_signal
+from jobs.settings import Settings
+
+app = typer.Typer(
+    name="signals",
+    help="Content signals: compute, store and serve machine-readable understanding of a catalog.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(fn: F) -> F:
+    """A user error prints its reason and exits 1; only a bug shows a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SignalsError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _human_days(days: float) -> str:
+    return f"{days:g} day" + ("" if days == 1 else "s")
+
+
+@app.command("list")
+@handles_errors
+def list_signals() -> None:
+    """The declared signals: name, version, modality, owner, features, freshness."""
+    table = Table(box=None, header_style="bold")
+    for column in ("signal", "version", "modality", "owner", "features", "freshness"):
+        table.add_column(column)
+    for s in all_signals():
+        table.add_row(
+            s.name,
+            str(s.version),
+            s.modality,
+            s.owner,
+            s.feature_summary(),
+            _human_days(s.freshness.total_seconds() / 86400),
+        )
+    console.print(table)
+
+
+@app.command()
+@handles_errors
+def sample(
+    items: Annotated[int, typer.Option(help="How many content items.")] = 200,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same catalog.")
+    ] = 0,
+    snapshot: Annotated[
+        str | None, typer.Option(help="Snapshot URI (default: <lake>/catalog).")
+    ] = None,
+    media: Annotated[bool, typer.Option(help="Write audio and artwork files too.")] = True,
+) -> None:
+    """Write a realistic synthetic catalog snapshot (Delta) with media files on disk."""
+    from jobs.sample_catalog import write_sample_catalog
+
+    settings = _settings()
+    uri = snapshot or settings.default_snapshot_uri
+    with _progress() as progress:
+        task = progress.add_task("sample catalog", total=items)
+        result = write_sample_catalog(
+            uri,
+            settings.media_dir,
+            items,
+            seed=seed,
+            with_media=media,
+            storage_options=settings.storage_options or None,
+            progress=lambda n: progress.advance(task, n),
+        )
+    mix = ", ".join(f"{n} {t}" for t, n in sorted(result.counts_by_type.items()))
+    console.print(f"wrote {result.items} items to {result.snapshot_uri} ({mix})")
+    console.print(f"media in {result.media_dir}; {len(result.broken)} deliberately broken rows")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def _parse_actors(actors: str) -> tuple[int, int]:
+    low, _, high = actors.partition(":")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise SignalsError(f"--actors {actors!r}: use N or MIN:MAX, e.g. 1:4") from None
+
+
+def _run_table(records: list[Any]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("signal", "run", "read", "extracted", "quarantined", "status"):
+        table.add_column(
+            column, justify="right" if column in ("read", "extracted", "quarantined") else "left"
+        )
+    for r in records:
+        table.add_row(
+            r.signal, r.run_id, str(r.read), str(r.extracted), str(r.quarantined), r.status
+        )
+    return table
+
+
+@app.command()
+@handles_errors
+def extract(
+    signals: Annotated[
+        list[str] | None, typer.Argument(help="Signals to compute, NAME@VERSION (default: all).")
+    ] = None,
+    snapshot: Annotated[str | None, typer.Option(help="Catalog snapshot URI.")] = None,
+    snapshot_version: Annotated[int | None, typer.Option(help="Read this Delta version.")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Reuse a run id to retry a run safely.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per extractor call.")] = None,
+    actors: Annotated[str, typer.Option(help="Actor pool size, N or MIN:MAX.")] = "1",
+    cpus_per_actor: Annotated[float, typer.Option(help="CPUs reserved per actor.")] = 1.0,
+    gpus_per_actor: Annotated[
+        float | None, typer.Option(help="GPUs per actor (default: 1 when the cluster has GPUs).")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Force a torch device, e.g. cpu.")] = None,
+    quarantine_threshold: Annotated[
+        float | None,
+        typer.Option(help="Fail the run when more than this share of rows is quarantined."),
+    ] = None,
+) -> None:
+    """Compute signals over a catalog snapshot with Ray and commit them to the lake."""
+    from jobs.extract import ExtractRequest
+
+    settings = _settings()
+    low, high = _parse_actors(actors)
+    chosen = [get_signal(s) for s in signals] if signals else list(all_signals())
+    records = []
+    for signal in chosen:
+        request = ExtractRequest(
+            signal=signal.ref,
+            snapshot_uri=snapshot,
+            snapshot_version=snapshot_version,
+            run_id=run_id,
+            batch_size=batch_size,
+            min_actors=low,
+            max_actors=high,
+            cpus_per_actor=cpus_per_actor,
+            gpus_per_actor=gpus_per_actor,
+            device=device,
+            quarantine_threshold=quarantine_threshold,
+        )
+        records.append(_extract_with_progress(settings, request))
+    console.print(_run_table(records))
+
+
+def _extract_with_progress(settings: Settings, request: Any) -> Any:
+    from jobs.extract import run_extract, snapshot_rows
+
+    total = snapshot_rows(settings, request.snapshot_uri, request.snapshot_version)
+    with _progress() as progress:
+        task = progress.add_task(f"extract {request.signal}", total=total)
+        record = run_extract(settings, request, on_progress=lambda n: progress.advance(task, n))
+    for reason, count in record.reasons.items():
+        console.print(f"  quarantined {count} × {reason}", highlight=False)
+    return record
+
+
+@app.command()
+@handles_errors
+def materialize(
+    signals: Annotated[
+        list[str] | None, typer.Argument(help="Signals to load (default: all).")
+    ] = None,
+) -> None:
+    """Apply the Feast repository and load new signal history into the online store."""
+    from jobs.feast_ops import materialize as run_materialize
+
+    chosen = [get_signal(s) for s in signals] if signals else None
+    with console.status("materializing into the online store"):
+        views = run_materialize(_settings(), chosen)
+    console.print(f"materialized {', '.join(views) or 'nothing'}")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        head = ", ".join(f"{v:.3f}" for v in value[:3])
+        return f"[{head}, …] ({len(value)})"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
+@handles_errors
+def get(
+    content_ids: Annotated[list[str], typer.Argument(help="Content IDs, e.g. track:000042.")],
+    signal: Annotated[
+        list[str] | None, typer.Option("--signal", help="Only these signals (NAME@VERSION).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Serve signals for content IDs from the online store."""
+    from jobs.errors import NotServedError
+    from jobs.feast_ops import SERVED_AT, online_values
+
+    chosen = [get_signal(s) for s in signal] if signal else None
+    values = online_values(_settings(), content_ids, chosen)
+    if as_json:
+        payload = {
+            cid: {
+                ref: {k: (v.isoformat() if k == SERVED_AT else v) for k, v in feats.items()}
+                for ref, feats in per_id.items()
+            }
+            for cid, per_id in zip(content_ids, values, strict=True)
+        }
+        console.print_json(json.dumps(payload))
+    else:
+        for cid, per_id in zip(content_ids, values, strict=True):
+            if not per_id:
+                continue
+            console.print(f"[bold]{cid}[/] — served from the online store", highlight=False)
+            table = Table(box=None, show_header=False, pad_edge=False)
+            for ref, feats in per_id.items():
+                shown = " · ".join(
+                    _short(v) if len(feats) == 2 else f"{k} {_short(v)}"
+                    for k, v in feats.items()
+                    if k != SERVED_AT
+                )
+                table.add_row(f"  {ref}", shown, f"run {feats[SERVED_AT]:%Y-%m-%dT%H:%MZ}")
+            console.print(table)
+    missing = [cid for cid, per_id in zip(content_ids, values, strict=True) if not per_id]
+    if missing:
+        raise NotServedError(
+            f"not found: {', '.join(missing)} "
+            + ("has" if len(missing) == 1 else "have")
+            + " no served signals",
+            hint="is it in the catalog snapshot? has `signals extract` + `signals materialize` run?",
+        )
+
+
+@app.command()
+@handles_errors
+def runs(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20) -> None:
+    """Recent job runs: counts, snapshot version, status."""
+    from jobs.runs import list_runs
+
+    table = Table(box=None, header_style="bold")
+    columns = ("run_id", "signal", "snapshot_version", "read", "extracted", "quarantined", "status")
+    for column in columns:
+        table.add_column(column)
+    for row in list_runs(_settings(), limit).to_pylist():
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    console.print(table)
+
+
+@app.command()
+@handles_errors
+def demo(
+    items: Annotated[int, typer.Option(help="Size of the sample catalog.")] = 200,
+    show: Annotated[int, typer.Option(help="How many content IDs to look up at the end.")] = 3,
+) -> None:
+    """The whole loop on the embedded defaults: sample → extract → materialize → get."""
+    from jobs.feast_ops import materialize as run_materialize
+    from jobs.feast_ops import online_values
+    from jobs.sample_catalog import write_sample_catalog
+
+    settings = _settings()
+    console.rule("1. sample catalog")
+    result = write_sample_catalog(
+        settings.default_snapshot_uri,
+        settings.media_dir,
+        items,
+        seed=0,
+        storage_options=settings.storage_options or None,
+    )
+    console.print(f"{result.items} items in {result.snapshot_uri}")
+    console.rule("2. extract (Ray Data → Delta)")
+    from jobs.extract import ExtractRequest
+
+    records = [
+        _extract_with_progress(settings, ExtractRequest(signal=s.ref)) for s in all_signals()
+    ]
+    console.print(_run_table(records))
+    console.rule("3. materialize (Feast → SQLite online store)")
+    views = run_materialize(settings)
+    console.print(f"materialized {', '.join(views)}")
+    console.rule("4. serve by content ID")
+    sample_ids = _first_ids(settings, show)
+    values = online_values(settings, sample_ids)
+    for cid, per_id in zip(sample_ids, values, strict=True):
+        console.print(f"[bold]{cid}[/]", highlight=False)
+        for ref, feats in per_id.items():
+            shown = " · ".join(
+                f"{k} {_short(v)}" for k, v in feats.items() if not k.startswith("_")
+            )
+            console.print(f"  {ref:<20} {shown}", highlight=False)
+    console.print(f"\nlake: {settings.lake_uri}   feast repo: {settings.feast_repo}")
+    console.print("next: `signals get ID`, `signals runs`, `cd feature_repo && feast serve`")
+
+
+def _first_ids(settings: Settings, n: int) -> list[str]:
+    """A few served content IDs of different types, for the demo's closing table."""
+    from jobs.lake import read_table
+
+    ids = (
+        read_table(
+            settings.signal_uri(all_signals()[0].storage_name),
+            columns=["content_id"],
+            storage_options=settings.storage_options,
+        )
+        .column("content_id")
+        .to_pylist()
+    )
+    by_type: dict[str, str] = {}
+    for cid in sorted(ids):
+        by_type.setdefault(cid.split(":")[0], cid)
+    chosen = list(by_type.values())[:n]
+    return chosen + [c for c in sorted(ids) if c not in chosen][: n - len(chosen)]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

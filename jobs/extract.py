@@ -1,0 +1,367 @@
+"""The extract job: catalog snapshot → Ray Data → extractor actors → contract → one Delta commit.
+
+    python -m jobs.extract text_embedding@1 --snapshot lake/catalog
+
+Each actor loads the extractor once, checks catalog rows, computes features, validates them against
+the signal's contract and writes Parquet parts for the good rows and for the quarantined ones. The
+driver only sees part metadata (streaming; nothing collected), then commits each table once,
+tagged with the run id, and records the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from extractors.base import ERROR_COLUMN, Extractor
+from extractors.device import pick_device, set_cpu_threads
+from features import get_signal
+from features.catalog import CATALOG_CONTRACT, check_snapshot_schema
+from features.signal import Signal
+from features.standard import (
+    QUARANTINE_SCHEMA,
+    STAGE_CATALOG,
+    STAGE_EXTRACT,
+    STAGE_SIGNAL,
+    TIMESTAMP,
+)
+from features.validation import split_valid
+from jobs.errors import QuarantineThresholdError, SnapshotNotFoundError
+from jobs.lake import Part, commit_parts, has_committed, open_table, write_part
+from jobs.runs import RunRecord, record_run
+from jobs.settings import Settings
+
+# Columns every extract reads besides the extractor's own inputs.
+_ALWAYS_READ = ("content_id", "content_type", "updated_at", "duration_ms")
+
+
+def load_extractor_class(path: str) -> type[Extractor]:
+    """Import `module:Class`: how `jobs` joins a declaration to its extractor."""
+    module_name, _, class_name = path.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Extractor)):
+        raise TypeError(f"{path} is not an Extractor")
+    return cls
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id: `<UTC time>-<random>`."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    """What to compute and with which resources; every field has a sensible default."""
+
+    signal: str
+    snapshot_uri: str | None = None
+    snapshot_version: int | None = None
+    run_id: str | None = None
+    batch_size: int | None = None
+    min_actors: int = 1
+    max_actors: int = 1
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float | None = None  # None: one GPU per actor when the cluster has GPUs
+    threads_per_actor: int | None = None
+    device: str | None = None
+    quarantine_threshold: float | None = None
+
+
+def _reason_key(stage: str, reason: str) -> str:
+    return f"{stage}: {reason.split(' (value')[0]}"
+
+
+class ExtractBatches:
+    """The actor body of the pipeline; one instance per actor, so the model loads once."""
+
+    def __init__(
+        self,
+        signal_ref: str,
+        run_id: str,
+        event_timestamp: datetime,
+        signal_uri: str,
+        quarantine_uri: str,
+        storage_options: dict[str, str],
+        device: str | None,
+        threads: int | None,
+    ) -> None:
+        set_cpu_threads(threads)
+        self.signal: Signal = get_signal(signal_ref)
+        extractor_cls = load_extractor_class(self.signal.extractor)
+        self.extractor = extractor_cls(device=pick_device(device))
+        self.version = self.extractor.full_version
+        self.contract = self.signal.contract()
+        self.schema = self.signal.arrow_schema()
+        self.run_id = run_id
+        self.event_timestamp = event_timestamp
+        self.signal_uri = signal_uri
+        self.quarantine_uri = quarantine_uri
+        self.storage_options = storage_options
+
+    def _quarantine_rows(
+        self, batch: pa.Table, reasons: dict[int, str], stage: str, hashes: list[str] | None
+    ) -> list[dict[str, object]]:
+        ids = batch.column("content_id").to_pylist()
+        updated_column = "updated_at" if "updated_at" in batch.column_names else "input_updated_at"
+        updated = batch.column(updated_column).to_pylist()
+        now = datetime.now(UTC)
+        return [
+            {
+                "content_id": ids[i],
+                "signal": self.signal.ref,
+                "stage": stage,
+                "reason": reason,
+                "input_hash": hashes[i] if hashes else None,
+                "input_updated_at": updated[i],
+                "extractor_version": self.version,
+                "run_id": self.run_id,
+                "quarantined_at": now,
+            }
+            for i, reason in reasons.items()
+        ]
+
+    def _extract(self, batch: pa.Table) -> pa.Table:
+        try:
+            out = self.extractor.extract(batch)
+        except Exception as exc:  # an extractor must not raise; if it does, no row is lost
+            reason = f"extractor failed on the batch: {type(exc).__name__}: {exc}"
+            return pa.table(
+                {"content_id": batch.column("content_id"), ERROR_COLUMN: [reason] * batch.num_rows}
+            )
+        if out.column("content_id").to_pylist() != batch.column("content_id").to_pylist():
+            raise RuntimeError(f"{self.signal.extractor} returned rows out of order")
+        return out
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        quarantined: list[dict[str, object]] = []
+        catalog_ok, bad = split_valid(batch, CATALOG_CONTRACT)
+        quarantined += self._quarantine_rows(batch, bad, STAGE_CATALOG, None)
+
+        hashes = self.extractor.input_hashes(catalog_ok)
+        out = self._extract(catalog_ok)
+        errors = out.column(ERROR_COLUMN).to_pylist()
+        failed = {i: e for i, e in enumerate(errors) if e is not None}
+        quarantined += self._quarantine_rows(catalog_ok, failed, STAGE_EXTRACT, hashes)
+
+        ok = pa.array([e is None for e in errors], pa.bool_())
+        ok_rows = catalog_ok.filter(ok)
+        n = ok_rows.num_rows
+        now = datetime.now(UTC)
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {
+            "content_id": ok_rows.column("content_id"),
+            "event_timestamp": pa.array([self.event_timestamp] * n, TIMESTAMP),
+            "created_timestamp": pa.array([now] * n, TIMESTAMP),
+            "input_updated_at": ok_rows.column("updated_at").cast(TIMESTAMP),
+            "input_hash": pa.array([h for h, e in zip(hashes, errors, strict=True) if e is None]),
+            "extractor_version": pa.array([self.version] * n, pa.string()),
+            "run_id": pa.array([self.run_id] * n, pa.string()),
+        }
+        features = out.filter(ok)
+        for name in self.signal.features:
+            columns[name] = features.column(name)
+        rows = pa.table(columns).cast(self.schema)
+        valid, violations = split_valid(rows, self.contract)
+        quarantined += self._quarantine_rows(
+            rows, violations, STAGE_SIGNAL, rows.column("input_hash").to_pylist()
+        )
+
+        reasons = Counter(_reason_key(str(q["stage"]), str(q["reason"])) for q in quarantined)
+        signal_part = (
+            write_part(self.signal_uri, valid, self.run_id, self.storage_options)
+            if valid.num_rows
+            else None
+        )
+        quarantine_part = (
+            write_part(
+                self.quarantine_uri,
+                pa.Table.from_pylist(quarantined, schema=QUARANTINE_SCHEMA),
+                self.run_id,
+                self.storage_options,
+            )
+            if quarantined
+            else None
+        )
+        return pa.table(
+            {
+                "read": [batch.num_rows],
+                "extracted": [valid.num_rows],
+                "quarantined": [len(quarantined)],
+                "signal_part": [json.dumps(vars(signal_part)) if signal_part else None],
+                "quarantine_part": [json.dumps(vars(quarantine_part)) if quarantine_part else None],
+                "reasons": [json.dumps(reasons)],
+                "extractor_version": [self.version],
+            }
+        )
+
+
+def _snapshot(settings: Settings, uri: str, version: int | None) -> tuple[pa.Schema, int]:
+    table = open_table(uri, settings.storage_options)
+    if table is None:
+        raise SnapshotNotFoundError(f"no catalog snapshot at {uri}")
+    if version is not None:
+        table.load_as_version(version)
+    return pa.schema(table.schema().to_arrow()), table.version()
+
+
+def snapshot_rows(settings: Settings, uri: str | None, version: int | None = None) -> int:
+    """Rows in a snapshot, from the Delta log alone (no data read): the progress bar's total."""
+    table = open_table(uri or settings.default_snapshot_uri, settings.storage_options)
+    if table is None:
+        return 0
+    if version is not None:
+        table.load_as_version(version)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(pc.sum(actions.column("num_records")).as_py() or 0)
+
+
+def run_extract(
+    settings: Settings,
+    request: ExtractRequest,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    show_ray_progress: bool = False,
+) -> RunRecord:
+    """Run one signal's extraction over a snapshot and commit the result atomically.
+
+    Raises `SchemaMismatchError` before any work when the snapshot breaks the catalog contract, and
+    `QuarantineThresholdError` (after committing the quarantine rows and recording the run) when
+    too many rows failed — then nothing lands in the signal table.
+    """
+    import ray
+
+    from jobs.ray_runtime import cluster_gpus, ensure_ray
+
+    signal = get_signal(request.signal)
+    extractor_cls = load_extractor_class(signal.extractor)
+    snapshot_uri = request.snapshot_uri or settings.default_snapshot_uri
+    schema, snapshot_version = _snapshot(settings, snapshot_uri, request.snapshot_version)
+    check_snapshot_schema(schema, extractor_cls.inputs)
+
+    started = datetime.now(UTC)
+    run_id = request.run_id or new_run_id(started)
+    signal_uri = settings.signal_uri(signal.storage_name)
+    quarantine_uri = settings.quarantine_uri(signal.storage_name)
+    record = RunRecord(
+        run_id=run_id,
+        job="extract",
+        started_at=started,
+        finished_at=started,
+        status="running",
+        signal=signal.ref,
+        snapshot_uri=snapshot_uri,
+        snapshot_version=snapshot_version,
+    )
+    if has_committed(signal_uri, run_id, settings.storage_options):
+        record.status = "already-committed"
+        return record
+
+    ensure_ray(settings)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = show_ray_progress
+    gpus = request.gpus_per_actor
+    if gpus is None:
+        gpus = 1 if extractor_cls.wants_gpu and cluster_gpus() > 0 else 0
+    columns = list(dict.fromkeys([*_ALWAYS_READ, *extractor_cls.inputs]))
+    dataset = ray.data.read_delta(
+        snapshot_uri,
+        version=snapshot_version,
+        columns=columns,
+        storage_options=settings.storage_options or None,
+    )
+    parts_meta = dataset.map_batches(
+        ExtractBatches,
+        fn_constructor_kwargs={
+            "signal_ref": signal.ref,
+            "run_id": run_id,
+            "event_timestamp": started,
+            "signal_uri": signal_uri,
+            "quarantine_uri": quarantine_uri,
+            "storage_options": settings.storage_options,
+            "device": request.device,
+            "threads": request.threads_per_actor or int(request.cpus_per_actor) or None,
+        },
+        batch_size=request.batch_size or extractor_cls.batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(
+            min_size=request.min_actors, max_size=max(request.max_actors, request.min_actors)
+        ),
+        num_cpus=request.cpus_per_actor,
+        num_gpus=gpus,
+    )
+
+    signal_parts: list[Part] = []
+    quarantine_parts: list[Part] = []
+    reasons: Counter[str] = Counter()
+    for meta in parts_meta.iter_batches(batch_format="pyarrow", batch_size=None):
+        for row in meta.to_pylist():
+            record.read += row["read"]
+            record.extracted += row["extracted"]
+            record.quarantined += row["quarantined"]
+            record.extractor_version = row["extractor_version"]
+            reasons.update(json.loads(row["reasons"]))
+            if row["signal_part"]:
+                signal_parts.append(Part(**json.loads(row["signal_part"])))
+            if row["quarantine_part"]:
+                quarantine_parts.append(Part(**json.loads(row["quarantine_part"])))
+            if on_progress:
+                on_progress(row["read"])
+    record.reasons = dict(reasons.most_common())
+
+    threshold = (
+        settings.quarantine_threshold
+        if request.quarantine_threshold is None
+        else request.quarantine_threshold
+    )
+    systematic = record.read > 0 and record.quarantine_rate > threshold
+    operation = {"job": "extract", "signal": signal.ref, "snapshot_version": snapshot_version}
+    if quarantine_parts:
+        commit_parts(
+            quarantine_uri,
+            QUARANTINE_SCHEMA,
+            quarantine_parts,
+            run_id,
+            operation=operation,
+            storage_options=settings.storage_options,
+        )
+    if signal_parts and not systematic:
+        record.signal_table_version = commit_parts(
+            signal_uri,
+            signal.arrow_schema(),
+            signal_parts,
+            run_id,
+            operation=operation,
+            storage_options=settings.storage_options,
+        )
+    record.finished_at = datetime.now(UTC)
+    if systematic:
+        record.status = "failed"
+        record.error = (
+            f"{record.quarantined} of {record.read} rows quarantined "
+            f"({record.quarantine_rate:.1%} > threshold {threshold:.1%})"
+        )
+        record_run(settings, record)
+        raise QuarantineThresholdError(
+            f"{signal.ref}: {record.error}; nothing was written to the signal table",
+            details=[f"{count} × {reason}" for reason, count in reasons.most_common(5)],
+            hint=f"the rows and their reasons are in {quarantine_uri}",
+        )
+    record.status = "succeeded"
+    record_run(settings, record)
+    return record
+
+
+if __name__ == "__main__":
+    import sys
+
+    from jobs.cli import app
+
+    app(["extract", *sys.argv[1:]], prog_name="python -m jobs.extract")

@@ -1,0 +1,186 @@
+"""Delta I/O for the lake: workers write Parquet parts, the driver commits them once, atomically.
+
+Why not `Dataset.write_delta`: one pass of the pipeline feeds two tables (signal rows and quarantine
+rows), and every commit must carry the run id as a Delta application transaction so that a retried
+run never lands twice. Workers write part files into the table folder; a file that no commit names
+is invisible to every reader and is removed by `vacuum`, so a crash before the commit leaves the
+table at its previous version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, Schema, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import (
+    AddAction,
+    CommitProperties,
+    Transaction,
+    create_table_with_add_actions,
+)
+
+APP_ID_PREFIX = "content-signals"
+COMMIT_RETRIES = 10
+
+
+@dataclass(frozen=True)
+class Part:
+    """One Parquet file written by a worker, waiting for the driver's commit."""
+
+    path: str  # relative to the table root
+    size: int
+    rows: int
+    stats: str
+
+    def add_action(self) -> AddAction:
+        return AddAction(self.path, self.size, {}, int(time.time() * 1000), True, self.stats)
+
+
+def app_id(run_id: str) -> str:
+    """The Delta application id that marks a run's commit in a table's log."""
+    return f"{APP_ID_PREFIX}:{run_id}"
+
+
+def _split_uri(uri: str, storage_options: dict[str, str] | None) -> tuple[pafs.FileSystem, str]:
+    if uri.startswith("s3://") and storage_options:
+        opts = {k.upper(): v for k, v in storage_options.items()}
+        fs = pafs.S3FileSystem(
+            access_key=opts.get("AWS_ACCESS_KEY_ID"),
+            secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
+            region=opts.get("AWS_REGION"),
+            endpoint_override=opts.get("AWS_ENDPOINT_URL"),
+            scheme="http" if opts.get("AWS_ALLOW_HTTP", "").lower() == "true" else "https",
+        )
+        return fs, uri.removeprefix("s3://")
+    return pafs.FileSystem.from_uri(uri)
+
+
+def _json_scalar(value: object) -> object:
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
+
+
+def file_stats(table: pa.Table) -> str:
+    """Delta `add.stats`: row count, nulls, and min/max of string and integer columns.
+
+    Min/max on `content_id` lets readers skip files when they look up a few items.
+    """
+    mins: dict[str, object] = {}
+    maxs: dict[str, object] = {}
+    nulls: dict[str, int] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        nulls[name] = column.null_count
+        if pa.types.is_string(column.type) or pa.types.is_integer(column.type):
+            bounds = pc.min_max(column)
+            lo, hi = _json_scalar(bounds["min"].as_py()), _json_scalar(bounds["max"].as_py())
+            if lo is not None and hi is not None:
+                mins[name], maxs[name] = lo, hi
+    return json.dumps(
+        {"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
+    )
+
+
+def write_part(
+    table_uri: str,
+    table: pa.Table,
+    run_id: str,
+    storage_options: dict[str, str] | None = None,
+) -> Part:
+    """Write one Parquet file into the table folder without committing it (worker side)."""
+    fs, root = _split_uri(table_uri, storage_options)
+    name = f"part-{run_id}-{uuid.uuid4().hex}.parquet"
+    fs.create_dir(root, recursive=True)
+    path = f"{root.rstrip('/')}/{name}"
+    pq.write_table(table, path, filesystem=fs, compression="zstd")
+    size = fs.get_file_info(path).size
+    return Part(path=name, size=size, rows=table.num_rows, stats=file_stats(table))
+
+
+def open_table(uri: str, storage_options: dict[str, str] | None = None) -> DeltaTable | None:
+    """The Delta table at `uri`, or None when none has been created there yet."""
+    try:
+        return DeltaTable(uri, storage_options=storage_options)
+    except TableNotFoundError:
+        return None
+
+
+def has_committed(uri: str, run_id: str, storage_options: dict[str, str] | None = None) -> bool:
+    """Whether `run_id` has already committed to the table (the retry check)."""
+    table = open_table(uri, storage_options)
+    return table is not None and table.transaction_version(app_id(run_id)) is not None
+
+
+def commit_parts(
+    table_uri: str,
+    schema: pa.Schema,
+    parts: Iterable[Part],
+    run_id: str,
+    *,
+    operation: dict[str, object] | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> int | None:
+    """Commit every part of a run in ONE Delta transaction tagged with the run id.
+
+    Returns the new table version, or None when the run had already committed (a retry).
+    Concurrent writers are handled by Delta's optimistic concurrency: blind appends retry.
+    """
+    parts = list(parts)
+    props = CommitProperties(
+        custom_metadata={"run_id": run_id, **(operation or {})},
+        max_commit_retries=COMMIT_RETRIES,
+        app_transactions=[Transaction(app_id(run_id), 1, int(time.time() * 1000))],
+    )
+    actions = [p.add_action() for p in parts]
+    table = open_table(table_uri, storage_options)
+    if table is None:
+        try:
+            create_table_with_add_actions(
+                table_uri,
+                Schema.from_arrow(schema),
+                actions,
+                mode="error",
+                storage_options=storage_options,
+                commit_properties=props,
+            )
+            return 0
+        except Exception as exc:  # another writer created it first: append to theirs
+            if "already exists" not in str(exc).lower():
+                raise
+            table = DeltaTable(table_uri, storage_options=storage_options)
+    if table.transaction_version(app_id(run_id)) is not None:
+        return None
+    table.create_write_transaction(actions, "append", schema, commit_properties=props)
+    table.update_incremental()
+    return table.version()
+
+
+def append_table(
+    uri: str,
+    data: pa.Table,
+    *,
+    storage_options: dict[str, str] | None = None,
+) -> None:
+    """Append a small table from the driver (run records), evolving the schema if it grew."""
+    write_deltalake(uri, data, mode="append", schema_mode="merge", storage_options=storage_options)
+
+
+def read_table(
+    uri: str,
+    *,
+    version: int | str | None = None,
+    columns: list[str] | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> pa.Table:
+    """Read a whole (small) table, optionally at a version or timestamp (time travel)."""
+    table = DeltaTable(uri, storage_options=storage_options)
+    if version is not None:
+        table.load_as_version(int(version) if str(version).isdigit() else version)
+    return table.to_pyarrow_table(columns=columns)

@@ -1,0 +1,43 @@
+"""Connecting to Ray: a cluster when an address is configured, a local instance otherwise."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+from jobs.settings import Settings
+
+# Ray ≥ 2.59 turns on token auth once a local ray.init() has written ~/.ray/auth_token; a later
+# `ray start` / `ray job submit` then fails. Keep every Ray process of this project consistent.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+def ensure_ray(settings: Settings) -> dict[str, float]:
+    """Start or join Ray once per process and return the cluster's resources.
+
+    Resources are explicit on a local instance: auto-detection makes small machines flaky.
+    """
+    if not ray.is_initialized():
+        env = {"env_vars": {"RAY_AUTH_MODE": os.environ["RAY_AUTH_MODE"], "HF_HUB_OFFLINE": "1"}}
+        if settings.ray_address:
+            ray.init(
+                address=settings.ray_address,
+                runtime_env=env,
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+            )
+        else:
+            ray.init(
+                num_cpus=settings.ray_num_cpus or os.cpu_count() or 1,
+                include_dashboard=False,
+                runtime_env=env,
+                logging_level=logging.WARNING,
+            )
+    return ray.cluster_resources()
+
+
+def cluster_gpus() -> int:
+    """How many GPUs the connected cluster offers; extractor actors ask for one each when > 0."""
+    return int(ray.cluster_resources().get("GPU", 0))

@@ -1,0 +1,79 @@
+"""The runs table (`lake/_runs`): one row per job run — counts, snapshot version, status, lineage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+
+from features.standard import TIMESTAMP
+from jobs.lake import append_table, open_table
+from jobs.settings import Settings
+
+RUNS_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("job", pa.string(), nullable=False),
+        pa.field("signal", pa.string(), nullable=True),
+        pa.field("snapshot_uri", pa.string(), nullable=True),
+        pa.field("snapshot_version", pa.int64(), nullable=True),
+        pa.field("extractor_version", pa.string(), nullable=True),
+        pa.field("started_at", TIMESTAMP, nullable=False),
+        pa.field("finished_at", TIMESTAMP, nullable=False),
+        pa.field("read", pa.int64(), nullable=False),
+        pa.field("skipped", pa.int64(), nullable=False),
+        pa.field("extracted", pa.int64(), nullable=False),
+        pa.field("quarantined", pa.int64(), nullable=False),
+        pa.field("signal_table_version", pa.int64(), nullable=True),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string(), nullable=True),
+    ]
+)
+
+
+@dataclass
+class RunRecord:
+    """What one run did, as it is stored and as the CLI prints it."""
+
+    run_id: str
+    job: str
+    started_at: datetime
+    finished_at: datetime
+    status: str
+    signal: str | None = None
+    snapshot_uri: str | None = None
+    snapshot_version: int | None = None
+    extractor_version: str | None = None
+    read: int = 0
+    skipped: int = 0
+    extracted: int = 0
+    quarantined: int = 0
+    signal_table_version: int | None = None
+    error: str | None = None
+    reasons: dict[str, int] = field(
+        default_factory=dict
+    )  # not stored: the quarantine table has them
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.quarantined / self.read if self.read else 0.0
+
+
+def record_run(settings: Settings, record: RunRecord) -> None:
+    """Append the run's row; the lineage every signal row points back to through `run_id`."""
+    row = {k: v for k, v in asdict(record).items() if k in RUNS_SCHEMA.names}
+    append_table(
+        settings.runs_uri,
+        pa.Table.from_pylist([row], schema=RUNS_SCHEMA),
+        storage_options=settings.storage_options,
+    )
+
+
+def list_runs(settings: Settings, limit: int | None = None) -> pa.Table:
+    """Runs, newest first."""
+    table = open_table(settings.runs_uri, settings.storage_options)
+    if table is None:
+        return RUNS_SCHEMA.empty_table()
+    runs = pa.table(table.to_pyarrow_table()).sort_by([("started_at", "descending")])
+    return runs.slice(0, limit) if limit else runs

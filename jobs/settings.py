@@ -1,0 +1,74 @@
+"""Where things are: the lake, the Ray cluster, the Feast repository — environment first, local defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _is_uri(value: str) -> bool:
+    return "://" in value
+
+
+def _absolute(value: str) -> str:
+    return value if _is_uri(value) else str(Path(value).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every location and knob a job needs, read once from the environment.
+
+    Defaults give the embedded set-up `make demo` runs: a lake folder on local disk, a local Ray,
+    the Feast repository in this checkout with its SQLite online store.
+    """
+
+    lake_uri: str = field(default_factory=lambda: _absolute("lake"))
+    ray_address: str | None = None
+    feast_repo: Path = PROJECT_ROOT / "feature_repo"
+    storage_options: dict[str, str] = field(default_factory=dict)
+    ray_num_cpus: int | None = None
+    quarantine_threshold: float = 0.05
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from `SIGNALS_*` variables; unset ones keep their local default."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        cpus = env.get("SIGNALS_RAY_NUM_CPUS")
+        return replace(
+            base,
+            lake_uri=_absolute(env.get("SIGNALS_LAKE_URI", base.lake_uri)),
+            ray_address=env.get("SIGNALS_RAY_ADDRESS") or env.get("RAY_ADDRESS") or None,
+            feast_repo=Path(env.get("SIGNALS_FEAST_REPO", str(base.feast_repo))).resolve(),
+            storage_options=json.loads(env.get("SIGNALS_STORAGE_OPTIONS", "{}")),
+            ray_num_cpus=int(cpus) if cpus else None,
+            quarantine_threshold=float(
+                env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
+            ),
+        )
+
+    def lake_path(self, *parts: str) -> str:
+        """A URI below the lake root."""
+        return "/".join([self.lake_uri.rstrip("/"), *parts])
+
+    @property
+    def default_snapshot_uri(self) -> str:
+        return self.lake_path("catalog")
+
+    @property
+    def media_dir(self) -> str:
+        return self.lake_path("media")
+
+    def signal_uri(self, storage_name: str) -> str:
+        return self.lake_path("signals", storage_name)
+
+    def quarantine_uri(self, storage_name: str) -> str:
+        return self.lake_path("quarantine", storage_name)
+
+    @property
+    def runs_uri(self) -> str:
+        return self.lake_path("_runs")
