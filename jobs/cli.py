@@ -202,7 +202,7 @@ def materialize(
     ] = None,
 ) -> None:
     """Apply the Feast repository and load new signal history into the online store."""
-    from jobs.feast_ops import materialize as run_materialize
+    from jobs.materialize import materialize as run_materialize
 
     chosen = [get_signal(s) for s in signals] if signals else None
     with console.status("materializing into the online store"):
@@ -289,8 +289,8 @@ def demo(
     show: Annotated[int, typer.Option(help="How many content IDs to look up at the end.")] = 3,
 ) -> None:
     """The whole loop on the embedded defaults: sample → extract → materialize → get."""
-    from jobs.feast_ops import materialize as run_materialize
     from jobs.feast_ops import online_values
+    from jobs.materialize import materialize as run_materialize
     from jobs.sample_catalog import write_sample_catalog
 
     settings = _settings()

@@ -20,7 +20,7 @@ SERVED_AT = "_event_timestamp"
 
 
 @contextlib.contextmanager
-def _quiet_feast() -> Iterator[None]:
+def quiet_stdout() -> Iterator[None]:
     # Feast prints apply diffs and progress to stdout; the CLI shows its own summary instead.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         yield
@@ -48,7 +48,7 @@ def apply_repo(settings: Settings) -> FeatureStore:
     store = feature_store(settings)
     repo_path = Path(settings.feast_repo)
     # Feast names repository modules relative to the working directory.
-    with contextlib.chdir(repo_path), _quiet_feast():
+    with contextlib.chdir(repo_path), quiet_stdout():
         if str(repo_path) not in sys.path:
             sys.path.insert(0, str(repo_path))
         repo = parse_repo(repo_path)
@@ -57,17 +57,6 @@ def apply_repo(settings: Settings) -> FeatureStore:
         )
         store.apply(to_apply, objects_to_delete=to_delete, partial=False)
     return store
-
-
-def materialize(settings: Settings, signals: list[Signal] | None = None) -> list[str]:
-    """Incrementally load new history into the online store; returns the feature views done."""
-    store = apply_repo(settings)
-    views = [s.feature_view_name for s in (signals or all_signals())]
-    known = {fv.name for fv in store.list_feature_views()}
-    views = [v for v in views if v in known]
-    with _quiet_feast():
-        store.materialize_incremental(end_date=datetime.now(UTC), feature_views=views)
-    return views
 
 
 def online_values(

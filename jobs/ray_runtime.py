@@ -19,6 +19,8 @@ def ensure_ray(settings: Settings) -> dict[str, float]:
 
     Resources are explicit on a local instance: auto-detection makes small machines flaky.
     """
+    # Ray Data logs every plan and estimate at INFO; the CLI shows its own progress instead.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     if not ray.is_initialized():
         env = {"env_vars": {"RAY_AUTH_MODE": os.environ["RAY_AUTH_MODE"], "HF_HUB_OFFLINE": "1"}}
         if settings.ray_address:

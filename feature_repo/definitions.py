@@ -1,0 +1,118 @@
+"""The Feast objects of this repository, derived from the signal declarations in `features/`.
+
+Nothing here is written per signal: declaring a `Signal` in `features/` is what adds its Delta
+source, its feature view `<name>_v<version>` and its place in the consumer groups' feature
+services. `feast apply` finds the objects as module attributes; `repo_objects()` hands the same
+objects to code that registers them from Python.
+"""
+
+from __future__ import annotations
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.types import Array, Bool, FeastType, Float32, Int64, String
+
+from features import ENTITY_NAME, JOIN_KEY, FeatureType, Signal, all_signals, consumer_groups
+
+# Relative to the lake: the offline store joins it to $SIGNALS_LAKE_URI or its `lake_uri`.
+SIGNALS_PREFIX = "signals"
+
+_FEAST_TYPES: dict[str, FeastType] = {
+    "float": Float32,
+    "int": Int64,
+    "bool": Bool,
+    "string": String,
+    "embedding": Array(Float32),
+}
+
+
+def feast_type(feature: FeatureType) -> FeastType:
+    """The Feast type that serves a declared feature type; one table so the two cannot drift."""
+    try:
+        return _FEAST_TYPES[feature.kind]
+    except KeyError:
+        raise ValueError(f"no Feast type for feature kind {feature.kind!r}") from None
+
+
+def feature_fields(signal: Signal) -> list[Field]:
+    """The feature view's schema, in declared order; embeddings carry their dimension."""
+    return [
+        Field(
+            name=name,
+            dtype=feast_type(feature),
+            description=feature.description,
+            vector_length=getattr(feature, "dim", 0) if feature.kind == "embedding" else 0,
+        )
+        for name, feature in signal.features.items()
+    ]
+
+
+def source_for(signal: Signal) -> FileSource:
+    """The signal's Delta table, by lake-relative path so one repository serves any lake."""
+    return FileSource(
+        name=signal.feature_view_name,
+        path=f"{SIGNALS_PREFIX}/{signal.storage_name}",
+        file_format=DeltaFormat(),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created_timestamp",
+        description=f"Delta table of {signal.ref}",
+        owner=signal.owner,
+    )
+
+
+def feature_view_for(signal: Signal, entity: Entity) -> FeatureView:
+    """The feature view that serves one major version of a signal."""
+    return FeatureView(
+        name=signal.feature_view_name,
+        entities=[entity],
+        ttl=signal.ttl,
+        schema=feature_fields(signal),
+        source=source_for(signal),
+        online=True,
+        description=signal.description,
+        owner=signal.owner,
+        tags={**signal.tags, "signal": signal.ref},
+    )
+
+
+content = Entity(
+    name=ENTITY_NAME,
+    join_keys=[JOIN_KEY],
+    value_type=ValueType.STRING,
+    description="A catalog item: track, episode, audiobook, chapter or video.",
+)
+
+FEATURE_VIEWS: dict[str, FeatureView] = {
+    signal.ref: feature_view_for(signal, content) for signal in all_signals()
+}
+
+FEATURE_SERVICES: dict[str, FeatureService] = {
+    group: FeatureService(
+        name=group,
+        features=[FEATURE_VIEWS[signal.ref] for signal in signals],
+        description=f"Signals for {group}: {', '.join(s.ref for s in signals)}",
+        tags={"consumer_group": group},
+    )
+    for group, signals in consumer_groups().items()
+}
+
+
+def repo_objects() -> list[Entity | FeatureView | FeatureService]:
+    """Everything this repository registers, for `FeatureStore.apply` from Python (the jobs)."""
+    return [content, *FEATURE_VIEWS.values(), *FEATURE_SERVICES.values()]
+
+
+def _expose(objects: list[FeatureView | FeatureService]) -> None:
+    # `feast apply` scans module attributes, not containers; a name clash must not hide an object.
+    namespace = globals()
+    seen: set[str] = set()
+    for obj in objects:
+        previous = namespace.get(obj.name)
+        stale = isinstance(previous, FeatureView | FeatureService)  # left by a module reload
+        if obj.name in seen or (previous is not None and not stale):
+            raise ValueError(f"definitions: the name '{obj.name}' is taken twice")
+        seen.add(obj.name)
+        namespace[obj.name] = obj
+
+
+_expose([*FEATURE_VIEWS.values(), *FEATURE_SERVICES.values()])
