@@ -1,6 +1,6 @@
 """Items/s of the whole extract job beside the bare model on the same texts.
 
-    .venv/bin/python -m benchmarks.extract_throughput --items 10000
+    .venv/bin/python -m benchmarks.extract_throughput --items 20000
 
 The baseline is the same extractor's model, same batch size and torch threads, in one process,
 timed over the encode calls alone. The pipeline figure is the whole job as a user runs it on an
@@ -27,8 +27,11 @@ def main(
     items: int = typer.Option(
         10_000, help="Catalog size (at least 10,000 for the reported figure)."
     ),
-    batch_size: int = typer.Option(64, help="Texts per model call, for both sides."),
-    threads: int = typer.Option(2, help="torch threads, for both sides."),
+    rows_per_call: int = typer.Option(1024, help="Rows per extractor call, for both sides."),
+    threads: int = typer.Option(
+        2, help="torch threads in all: the bare model's, split over the actors."
+    ),
+    actors: int = typer.Option(2, help="Extractor actors in the pipeline, threads/actors each."),
     out: Path = typer.Option(Path("benchmarks/out/extract_throughput.json"), help="JSON result."),
 ) -> None:
     """Run both measurements in one process and print the ratio."""
@@ -57,11 +60,11 @@ def main(
 
     torch.set_num_threads(threads)
     model = TextEmbedding(device="cpu")
-    model.batch_size = batch_size
+    batch_size = model.encode_batch_size  # the pipeline's actor uses the same class default
     model.encode(texts[:batch_size])  # warm-up, as the pipeline's first batch also pays it
     started = time.perf_counter()
-    for start in range(0, len(texts), batch_size * 16):
-        model.encode(texts[start : start + batch_size * 16])
+    for start in range(0, len(texts), rows_per_call):
+        model.encode(texts[start : start + rows_per_call])
     bare_seconds = time.perf_counter() - started
     bare_rate = len(texts) / bare_seconds
     del model
@@ -72,9 +75,12 @@ def main(
         settings,
         ExtractRequest(
             signal="text_embedding@1",
-            batch_size=batch_size,
-            threads_per_actor=threads,
-            cpus_per_actor=1,
+            batch_size=rows_per_call,
+            min_actors=actors,
+            max_actors=actors,
+            threads_per_actor=max(1, threads // actors),
+            # Fractional CPUs leave one CPU slot for the read tasks while the actors hold the cores.
+            cpus_per_actor=max(0.25, ((settings.ray_num_cpus or 2) - 1) / actors),
         ),
     )
     job_seconds = time.perf_counter() - started
@@ -84,7 +90,9 @@ def main(
         "items": items,
         "embedded": record.extracted,
         "batch_size": batch_size,
+        "rows_per_call": rows_per_call,
         "threads": threads,
+        "actors": actors,
         "bare_model_items_per_s": round(bare_rate, 1),
         "extract_job_items_per_s": round(job_rate, 1),
         "ratio": round(job_rate / bare_rate, 3),

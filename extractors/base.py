@@ -27,9 +27,12 @@ class Extractor(ABC):
     """
 
     inputs: ClassVar[tuple[str, ...]] = ()
+    # Inputs that must be present for the signal to apply at all: a video has no audio loudness.
+    # Rows without them are counted as skipped, not quarantined.
+    required: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "1"
     wants_gpu: ClassVar[bool] = False
-    batch_size: ClassVar[int] = 64
+    batch_size: ClassVar[int] = 64  # rows per `extract` call: the job's Ray Data batch size
 
     def __init__(self, device: str | None = None) -> None:
         self.device = device or "cpu"

@@ -123,14 +123,11 @@ def _parse_actors(actors: str) -> tuple[int, int]:
 
 def _run_table(records: list[Any]) -> Table:
     table = Table(box=None, header_style="bold")
-    for column in ("signal", "run", "read", "extracted", "quarantined", "status"):
-        table.add_column(
-            column, justify="right" if column in ("read", "extracted", "quarantined") else "left"
-        )
+    counts = ("read", "skipped", "extracted", "quarantined")
+    for column in ("signal", "run", *counts, "status"):
+        table.add_column(column, no_wrap=True, justify="right" if column in counts else "left")
     for r in records:
-        table.add_row(
-            r.signal, r.run_id, str(r.read), str(r.extracted), str(r.quarantined), r.status
-        )
+        table.add_row(r.signal, r.run_id, *(str(getattr(r, c)) for c in counts), r.status)
     return table
 
 

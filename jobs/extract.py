@@ -129,6 +129,17 @@ class ExtractBatches:
             for i, reason in reasons.items()
         ]
 
+    def _applicable(self, batch: pa.Table) -> tuple[pa.Table, int]:
+        """Rows the signal applies to (its required inputs present) and how many it does not."""
+        required = type(self.extractor).required
+        if not required or batch.num_rows == 0:
+            return batch, 0
+        mask = pc.is_valid(batch.column(required[0]))
+        for column in required[1:]:
+            mask = pc.and_(mask, pc.is_valid(batch.column(column)))
+        kept = batch.filter(mask)
+        return kept, batch.num_rows - kept.num_rows
+
     def _extract(self, batch: pa.Table) -> pa.Table:
         try:
             out = self.extractor.extract(batch)
@@ -145,6 +156,7 @@ class ExtractBatches:
         quarantined: list[dict[str, object]] = []
         catalog_ok, bad = split_valid(batch, CATALOG_CONTRACT)
         quarantined += self._quarantine_rows(batch, bad, STAGE_CATALOG, None)
+        catalog_ok, skipped = self._applicable(catalog_ok)
 
         hashes = self.extractor.input_hashes(catalog_ok)
         out = self._extract(catalog_ok)
@@ -193,6 +205,7 @@ class ExtractBatches:
         return pa.table(
             {
                 "read": [batch.num_rows],
+                "skipped": [skipped],
                 "extracted": [valid.num_rows],
                 "quarantined": [len(quarantined)],
                 "signal_part": [json.dumps(vars(signal_part)) if signal_part else None],
@@ -304,6 +317,7 @@ def run_extract(
     for meta in parts_meta.iter_batches(batch_format="pyarrow", batch_size=None):
         for row in meta.to_pylist():
             record.read += row["read"]
+            record.skipped += row["skipped"]
             record.extracted += row["extracted"]
             record.quarantined += row["quarantined"]
             record.extractor_version = row["extractor_version"]
@@ -321,7 +335,7 @@ def run_extract(
         if request.quarantine_threshold is None
         else request.quarantine_threshold
     )
-    systematic = record.read > 0 and record.quarantine_rate > threshold
+    systematic = record.quarantine_rate > threshold
     operation = {"job": "extract", "signal": signal.ref, "snapshot_version": snapshot_version}
     if quarantine_parts:
         commit_parts(
@@ -345,7 +359,7 @@ def run_extract(
     if systematic:
         record.status = "failed"
         record.error = (
-            f"{record.quarantined} of {record.read} rows quarantined "
+            f"{record.quarantined} of {record.read - record.skipped} rows quarantined "
             f"({record.quarantine_rate:.1%} > threshold {threshold:.1%})"
         )
         record_run(settings, record)

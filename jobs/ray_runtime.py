@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 import ray
 
@@ -19,8 +20,7 @@ def ensure_ray(settings: Settings) -> dict[str, float]:
 
     Resources are explicit on a local instance: auto-detection makes small machines flaky.
     """
-    # Ray Data logs every plan and estimate at INFO; the CLI shows its own progress instead.
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    quiet_ray_data_console()
     if not ray.is_initialized():
         env = {"env_vars": {"RAY_AUTH_MODE": os.environ["RAY_AUTH_MODE"], "HF_HUB_OFFLINE": "1"}}
         if settings.ray_address:
@@ -38,6 +38,19 @@ def ensure_ray(settings: Settings) -> dict[str, float]:
                 logging_level=logging.WARNING,
             )
     return ray.cluster_resources()
+
+
+def quiet_ray_data_console() -> None:
+    """Keep Ray Data's INFO chatter (plans, estimates) in its session log file, off the terminal.
+
+    The CLI shows its own progress; warnings and errors still reach the console.
+    """
+    import ray.data  # noqa: F401  (configures the "ray.data" logger on import)
+
+    for handler in logging.getLogger("ray.data").handlers:
+        if not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")
 
 
 def cluster_gpus() -> int:

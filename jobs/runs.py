@@ -57,7 +57,9 @@ class RunRecord:
 
     @property
     def quarantine_rate(self) -> float:
-        return self.quarantined / self.read if self.read else 0.0
+        """Share of the rows the signal applies to that were quarantined."""
+        applicable = self.read - self.skipped
+        return self.quarantined / applicable if applicable else 0.0
 
 
 def record_run(settings: Settings, record: RunRecord) -> None:
