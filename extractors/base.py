@@ -31,6 +31,9 @@ class Extractor(ABC):
     # Rows without them are counted as skipped, not quarantined.
     required: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "1"
+    # "item": one row in, one row out, over catalog snapshots (the extract job).
+    # "catalog": needs every item at once (near-duplicates); run by its own job.
+    scope: ClassVar[str] = "item"
     wants_gpu: ClassVar[bool] = False
     batch_size: ClassVar[int] = 64  # rows per `extract` call: the job's Ray Data batch size
 

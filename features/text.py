@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+
+import yaml
 
 from features.signal import Signal
-from features.types import Embedding
+from features.types import Bool, Embedding, Float, Int, String
 
 text_embedding = Signal(
     name="text_embedding",
@@ -21,4 +24,101 @@ text_embedding = Signal(
     features={"embedding": Embedding(dim=384, normalized=True)},
     ttl=timedelta(days=365),
     freshness=timedelta(days=1),
+)
+
+# The taxonomy file is the one list of tag labels; the extractor reads the same file. Read here by
+# path (a data file, not an import of `extractors`), so the contract admits exactly its labels.
+TAXONOMY_PATH = Path(__file__).resolve().parent.parent / "extractors" / "taxonomy.yaml"
+
+
+def taxonomy_labels(path: Path = TAXONOMY_PATH) -> dict[str, tuple[str, ...]]:
+    """Facet → its labels, in file order: the values `text_tags` may take."""
+    facets = yaml.safe_load(path.read_text(encoding="utf-8"))["facets"]
+    return {facet: tuple(spec["labels"]) for facet, spec in facets.items()}
+
+
+_TAGS = taxonomy_labels()
+
+text_tags = Signal(
+    name="text_tags",
+    version=1,
+    description=(
+        "Zero-shot genre, mood and topic of title + description: the label of "
+        "extractors/taxonomy.yaml whose description is most similar (all-MiniLM-L6-v2 cosine) to "
+        "the item text, with that similarity as its score. Music genres compete only for tracks "
+        "and videos, spoken-word genres only for episodes, audiobooks and chapters. Every English "
+        "item gets a label even when its text says nothing of it: read the score as evidence, and "
+        "prefer the higher ones (right genres scored 0.38–0.74, 10th–90th percentile; items "
+        "without genre words 0.24–0.45). The model reads English only: items whose catalog "
+        "language is another one get nulls."
+    ),
+    owner="content-understanding",
+    tags={"modality": "text", "model": "all-MiniLM-L6-v2", "taxonomy": "extractors/taxonomy.yaml"},
+    consumers=("search", "recommendations", "ads"),
+    extractor="extractors.text:TextTags",
+    features={
+        "genre": String(isin=_TAGS["genre"], nullable=True),
+        "genre_score": Float(ge=-1, le=1, nullable=True),
+        "mood": String(isin=_TAGS["mood"], nullable=True),
+        "mood_score": Float(ge=-1, le=1, nullable=True),
+        "topic": String(isin=_TAGS["topic"], nullable=True),
+        "topic_score": Float(ge=-1, le=1, nullable=True),
+    },
+    ttl=timedelta(days=365),
+    freshness=timedelta(days=7),
+)
+
+# ISO 639-1 codes of the 75 languages lingua-language-detector 2.x identifies, plus "und"
+# (undetermined). A test checks this list against the installed lingua.
+LANGUAGE_CODES: tuple[str, ...] = (
+    "af", "ar", "az", "be", "bg", "bn", "bs", "ca", "cs", "cy", "da", "de", "el", "en", "eo",
+    "es", "et", "eu", "fa", "fi", "fr", "ga", "gu", "he", "hi", "hr", "hu", "hy", "id", "is",
+    "it", "ja", "ka", "kk", "ko", "la", "lg", "lt", "lv", "mi", "mk", "mn", "mr", "ms", "nb",
+    "nl", "nn", "pa", "pl", "pt", "ro", "ru", "sk", "sl", "sn", "so", "sq", "sr", "st", "sv",
+    "sw", "ta", "te", "th", "tl", "tn", "tr", "ts", "uk", "ur", "vi", "xh", "yo", "zh", "zu",
+)  # fmt: skip
+UNDETERMINED = "und"
+
+text_language = Signal(
+    name="text_language",
+    version=1,
+    description=(
+        "Language of title + description (lingua, 75 languages, high-accuracy mode) as an "
+        "ISO 639-1 code, with lingua's confidence in it. Text without letters, or whose best "
+        "guess has confidence below 0.25 (typically titles of one or two words), is 'und'."
+    ),
+    owner="content-understanding",
+    tags={"modality": "text", "model": "lingua-language-detector"},
+    consumers=("search", "recommendations", "catalog-quality"),
+    extractor="extractors.text:TextLanguage",
+    features={
+        "language": String(isin=(*LANGUAGE_CODES, UNDETERMINED)),
+        "confidence": Float(ge=0, le=1),
+    },
+    ttl=timedelta(days=365),
+    freshness=timedelta(days=7),
+)
+
+text_quality = Signal(
+    name="text_quality",
+    version=1,
+    description=(
+        "Catalog-hygiene flags on title + description: length in characters of the joined "
+        "text, empty, too short (< 20 characters), a field written in capitals (≥ 8 letters, "
+        "≥ 90 % upper case) and mojibake (UTF-8 read as Windows-1252 such as 'Ã©' or 'â€™', "
+        "replacement characters, C1 control characters). Empty text is a flag, not an error."
+    ),
+    owner="content-understanding",
+    tags={"modality": "text"},
+    consumers=("catalog-quality",),
+    extractor="extractors.text:TextQuality",
+    features={
+        "length_chars": Int(ge=0),
+        "is_empty": Bool(),
+        "is_too_short": Bool(),
+        "is_all_caps": Bool(),
+        "has_mojibake": Bool(),
+    },
+    ttl=timedelta(days=365),
+    freshness=timedelta(days=7),
 )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -22,8 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets a wide console instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -159,7 +162,7 @@ def extract(
 
     settings = _settings()
     low, high = _parse_actors(actors)
-    chosen = [get_signal(s) for s in signals] if signals else list(all_signals())
+    chosen = [get_signal(s) for s in signals] if signals else item_signals()
     records = []
     for signal in chosen:
         request = ExtractRequest(
@@ -189,6 +192,24 @@ def _extract_with_progress(settings: Settings, request: Any) -> Any:
     for reason, count in record.reasons.items():
         console.print(f"  quarantined {count} × {reason}", highlight=False)
     return record
+
+
+def item_signals() -> list[Any]:
+    """Signals computed item by item from catalog snapshots (what `extract` runs by default)."""
+    from jobs.extract import load_extractor_class
+
+    return [s for s in all_signals() if load_extractor_class(s.extractor).scope == "item"]
+
+
+@app.command("near-duplicates")
+@handles_errors
+def near_duplicates() -> None:
+    """Group items whose artwork hashes or audio fingerprints are within a threshold."""
+    from jobs.near_duplicates import run_near_duplicates
+
+    with console.status("comparing artwork hashes and audio fingerprints"):
+        record = run_near_duplicates(_settings())
+    console.print(_run_table([record]))
 
 
 @app.command()
@@ -266,6 +287,32 @@ def get(
 
 @app.command()
 @handles_errors
+def evaluate(
+    out: Annotated[
+        Path | None, typer.Option(help="Markdown report (default: <lake>/reports/evaluation.md).")
+    ] = None,
+) -> None:
+    """Each signal's error against the sample catalog's ground truth (table + Markdown)."""
+    from jobs.evaluate import evaluate as run_evaluate
+    from jobs.evaluate import to_markdown
+
+    settings = _settings()
+    scores = run_evaluate(settings)
+    table = Table(box=None, header_style="bold")
+    for column in ("signal", "measure", "metric", "value", "items", "bound", "ok"):
+        table.add_column(column, justify="right" if column in ("value", "items") else "left")
+    for s in scores:
+        ok = "[green]yes[/]" if s.passed else "[red]no[/]"
+        table.add_row(s.signal, s.measure, s.metric, f"{s.value:.3f}", str(s.n), s.bound, ok)
+    console.print(table)
+    path = out or Path(settings.lake_path("reports", "evaluation.md"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_markdown(scores))
+    console.print(f"wrote {path}")
+
+
+@app.command()
+@handles_errors
 def runs(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20) -> None:
     """Recent job runs: counts, snapshot version, status."""
     from jobs.runs import list_runs
@@ -302,10 +349,12 @@ def demo(
     console.print(f"{result.items} items in {result.snapshot_uri}")
     console.rule("2. extract (Ray Data → Delta)")
     from jobs.extract import ExtractRequest
+    from jobs.near_duplicates import run_near_duplicates
 
     records = [
-        _extract_with_progress(settings, ExtractRequest(signal=s.ref)) for s in all_signals()
+        _extract_with_progress(settings, ExtractRequest(signal=s.ref)) for s in item_signals()
     ]
+    records.append(run_near_duplicates(settings))
     console.print(_run_table(records))
     console.rule("3. materialize (Feast → SQLite online store)")
     views = run_materialize(settings)
@@ -330,7 +379,7 @@ def _first_ids(settings: Settings, n: int) -> list[str]:
 
     ids = (
         read_table(
-            settings.signal_uri(all_signals()[0].storage_name),
+            settings.signal_uri(get_signal("text_embedding@1").storage_name),
             columns=["content_id"],
             storage_options=settings.storage_options,
         )

@@ -14,7 +14,7 @@ import importlib
 import json
 import secrets
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -153,11 +153,30 @@ class ExtractBatches:
         return out
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        quarantined: list[dict[str, object]] = []
-        catalog_ok, bad = split_valid(batch, CATALOG_CONTRACT)
-        quarantined += self._quarantine_rows(batch, bad, STAGE_CATALOG, None)
-        catalog_ok, skipped = self._applicable(catalog_ok)
+        """Catalog rows in, part metadata out (one row per batch)."""
+        # A row the signal does not apply to (no audio for loudness) is skipped before it is
+        # judged, so it cannot count against this signal's quarantine rate.
+        applicable, skipped = self._applicable(batch)
+        catalog_ok, bad = split_valid(applicable, CATALOG_CONTRACT)
+        quarantined = self._quarantine_rows(applicable, bad, STAGE_CATALOG, None)
+        return self.process(
+            catalog_ok, read=batch.num_rows, skipped=skipped, quarantined=quarantined
+        )
 
+    def process(
+        self,
+        catalog_ok: pa.Table,
+        *,
+        read: int,
+        skipped: int = 0,
+        quarantined: list[dict[str, object]] | None = None,
+    ) -> pa.Table:
+        """Extract, validate and write parts for rows that passed admission.
+
+        `catalog_ok` holds `content_id`, `updated_at` and the extractor's inputs; jobs whose
+        input is not a catalog snapshot (near-duplicates) call this directly.
+        """
+        quarantined = list(quarantined or [])
         hashes = self.extractor.input_hashes(catalog_ok)
         out = self._extract(catalog_ok)
         errors = out.column(ERROR_COLUMN).to_pylist()
@@ -204,7 +223,7 @@ class ExtractBatches:
         )
         return pa.table(
             {
-                "read": [batch.num_rows],
+                "read": [read],
                 "skipped": [skipped],
                 "extracted": [valid.num_rows],
                 "quarantined": [len(quarantined)],
@@ -311,10 +330,35 @@ def run_extract(
         num_gpus=gpus,
     )
 
+    record = commit_run(
+        settings,
+        signal,
+        record,
+        parts_meta.iter_batches(batch_format="pyarrow", batch_size=None),
+        threshold=request.quarantine_threshold,
+        on_progress=on_progress,
+    )
+    return record
+
+
+def commit_run(
+    settings: Settings,
+    signal: Signal,
+    record: RunRecord,
+    parts_meta: Iterable[pa.Table],
+    *,
+    threshold: float | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunRecord:
+    """Gather the workers' part metadata, commit each table once, record the run.
+
+    A quarantine rate over the threshold is a systematic failure: the quarantine rows and the run
+    record are written (so the reasons can be read), the signal table is left as it was.
+    """
     signal_parts: list[Part] = []
     quarantine_parts: list[Part] = []
     reasons: Counter[str] = Counter()
-    for meta in parts_meta.iter_batches(batch_format="pyarrow", batch_size=None):
+    for meta in parts_meta:
         for row in meta.to_pylist():
             record.read += row["read"]
             record.skipped += row["skipped"]
@@ -330,28 +374,29 @@ def run_extract(
                 on_progress(row["read"])
     record.reasons = dict(reasons.most_common())
 
-    threshold = (
-        settings.quarantine_threshold
-        if request.quarantine_threshold is None
-        else request.quarantine_threshold
-    )
+    threshold = settings.quarantine_threshold if threshold is None else threshold
     systematic = record.quarantine_rate > threshold
-    operation = {"job": "extract", "signal": signal.ref, "snapshot_version": snapshot_version}
+    operation = {
+        "job": record.job,
+        "signal": signal.ref,
+        "snapshot_version": record.snapshot_version,
+    }
+    quarantine_uri = settings.quarantine_uri(signal.storage_name)
     if quarantine_parts:
         commit_parts(
             quarantine_uri,
             QUARANTINE_SCHEMA,
             quarantine_parts,
-            run_id,
+            record.run_id,
             operation=operation,
             storage_options=settings.storage_options,
         )
     if signal_parts and not systematic:
         record.signal_table_version = commit_parts(
-            signal_uri,
+            settings.signal_uri(signal.storage_name),
             signal.arrow_schema(),
             signal_parts,
-            run_id,
+            record.run_id,
             operation=operation,
             storage_options=settings.storage_options,
         )

@@ -184,3 +184,15 @@ def read_table(
     if version is not None:
         table.load_as_version(int(version) if str(version).isdigit() else version)
     return table.to_pyarrow_table(columns=columns)
+
+
+def latest_per_key(
+    table: pa.Table, key: str = "content_id", order: tuple[str, ...] = ("event_timestamp",)
+) -> pa.Table:
+    """The newest row per key, as serving sees a history table (`order` columns, newest first)."""
+    if table.num_rows == 0:
+        return table
+    ranked = table.sort_by([(key, "ascending"), *((c, "descending") for c in order)])
+    keys = ranked.column(key).to_pylist()
+    first = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
+    return ranked.take(pa.array(first, pa.int64()))

@@ -17,7 +17,8 @@ What is written (`write_sample_catalog`):
 
 Audio clips are 6–8 s previews whatever the item's catalog `duration_ms` says; the ground truth's
 `clip_duration_ms` is the clip's true length. Loudness ground truth is measured on the samples as a
-decoder returns them (ITU-R BS.1770-4, `integrated_loudness` below), not merely the target.
+decoder returns them (ITU-R BS.1770-4, `extractors.audio_dsp.integrated_loudness`), not merely
+the target.
 
 Determinism: every value of an item comes from counter-based random streams keyed by
 (seed, content type, item number), so the same seed gives the same rows whatever the batch size,
@@ -46,6 +47,9 @@ import soundfile as sf
 from deltalake import write_deltalake
 from PIL import Image
 
+# The project's one BS.1770 meter; its tests hold it to pyloudnorm and to the standard's numbers.
+from extractors.audio_dsp import integrated_loudness
+from extractors.audio_dsp import k_weighting_coefficients as k_weighting_coefficients
 from features.catalog import CATALOG_SCHEMA, CONTENT_TYPES
 
 # --------------------------------------------------------------------------------------------
@@ -910,89 +914,6 @@ def generate_catalog_rows(items: int, seed: int = 0) -> pa.Table:
 
 
 # --------------------------------------------------------------------------------------------
-# Loudness: ITU-R BS.1770-4, used to measure the ground truth
-# --------------------------------------------------------------------------------------------
-
-# K-weighting as two bilinear-transformed analogue prototypes (Brecht De Man's derivation): at
-# 48 kHz they reproduce the coefficients printed in BS.1770-4, and they hold at any other rate.
-_SHELF_HZ, _SHELF_DB, _SHELF_Q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-_HIGHPASS_HZ, _HIGHPASS_Q = 38.13547087602444, 0.5003270373238773
-
-
-def k_weighting_coefficients(rate: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """((b, a) of the high shelf, (b, a) of the high pass) of the BS.1770 K-weighting, a[0] = 1."""
-    k = math.tan(math.pi * _SHELF_HZ / rate)
-    vh = 10 ** (_SHELF_DB / 20)
-    vb = vh**0.4996667741545416
-    shelf_b = [vh + vb * k / _SHELF_Q + k * k, 2 * (k * k - vh), vh - vb * k / _SHELF_Q + k * k]
-    shelf_a = [1 + k / _SHELF_Q + k * k, 2 * (k * k - 1), 1 - k / _SHELF_Q + k * k]
-    k = math.tan(math.pi * _HIGHPASS_HZ / rate)
-    high_b = [1.0, -2.0, 1.0]
-    high_a = [1 + k / _HIGHPASS_Q + k * k, 2 * (k * k - 1), 1 - k / _HIGHPASS_Q + k * k]
-    return (
-        (np.array(shelf_b) / shelf_a[0], np.array(shelf_a) / shelf_a[0]),
-        (np.array(high_b), np.array(high_a) / high_a[0]),  # the spec leaves b un-normalised
-    )
-
-
-@lru_cache(maxsize=128)
-def _k_weighting_response(rate: int, nfft: int) -> np.ndarray:
-    """Frequency response of the K-weighting filter at the bins of an `nfft`-point rfft."""
-    z1 = np.exp(-1j * np.pi * np.arange(nfft // 2 + 1) / (nfft / 2))  # e^{-jw} at each bin
-    response = np.ones_like(z1)
-    for b, a in k_weighting_coefficients(rate):
-        response *= (b[0] + b[1] * z1 + b[2] * z1 * z1) / (a[0] + a[1] * z1 + a[2] * z1 * z1)
-    return response.astype(np.complex64)
-
-
-def _fast_length(n: int) -> int:
-    """The smallest 2^a 3^b 5^c >= n: the lengths numpy's FFT is fastest on."""
-    best = 1 << (n - 1).bit_length()
-    five = 1
-    while five < best:
-        three = five
-        while three < best:
-            two = three
-            while two < n:
-                two *= 2
-            best, three = min(best, two), three * 3
-        five *= 5
-    return best
-
-
-def integrated_loudness(samples: np.ndarray, rate: int) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4: K-weighting, 400 ms blocks, two gates).
-
-    Why here: the ground truth must not come from the code it will judge, and pyloudnorm is not a
-    project dependency. The two IIR filters are applied exactly in the frequency domain, with at
-    least 250 ms of zero padding for their impulse response to die out (it does in < 0.1 s).
-    Channels are summed with weight 1 (mono, stereo). Returns -inf for silence or for clips
-    shorter than one 400 ms block.
-    """
-    x = np.asarray(samples, dtype=np.float32)
-    x = x[:, None] if x.ndim == 1 else x
-    frames, rate = x.shape[0], int(rate)
-    block, step = round(0.4 * rate), round(0.1 * rate)
-    if frames < block:
-        return float("-inf")
-    # At least 250 ms of padding, rounded up to whole seconds so the response cache hits.
-    nfft = _fast_length(rate * math.ceil((frames + rate // 4) / rate))
-    spectrum = np.fft.rfft(x.T, nfft, axis=-1) * _k_weighting_response(rate, nfft)
-    weighted = np.fft.irfft(spectrum, nfft, axis=-1)[:, :frames].astype(np.float64)
-    energy = np.concatenate([[0.0], np.cumsum(np.sum(weighted**2, axis=0))])
-    starts = np.arange(0, frames - block + 1, step)
-    power = (energy[starts + block] - energy[starts]) / block
-    with np.errstate(divide="ignore"):
-        loudness = -0.691 + 10 * np.log10(power)
-    gated = power[loudness > -70.0]
-    if gated.size == 0:
-        return float("-inf")
-    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-    kept = power[(loudness > -70.0) & (loudness > relative)]
-    return float(-0.691 + 10 * np.log10(kept.mean()))
-
-
-# --------------------------------------------------------------------------------------------
 # Audio synthesis
 # --------------------------------------------------------------------------------------------
 
@@ -1063,13 +984,14 @@ def _speech(rng: np.random.Generator, rate: int, channels: int, frames: int):
 def _normalise(signal: np.ndarray, rate: int, target_lufs: float) -> tuple[np.ndarray, float]:
     """16-bit samples at the target loudness (peaks never past PEAK_CEILING), and their loudness.
 
-    Scaling moves loudness by exactly the gain in dB (the relative gate scales with it), so the
-    loudness of the decoded samples, `pcm / 32768`, needs no second measurement.
+    The loudness is measured again on the decoded samples, `pcm / 32768`: scaling moves the
+    relative gate with the gain but not the absolute -70 LUFS one, so the quiet tails of speech
+    can cross it and the result can differ from `measured + gain` (by 0.075 LU on one clip).
     """
     measured = integrated_loudness(signal, rate)
     gain = min(10 ** ((target_lufs - measured) / 20), PEAK_CEILING / float(np.abs(signal).max()))
     pcm = np.round(signal * np.float32(gain * 32767)).astype(np.int16)
-    return pcm, measured + 20 * math.log10(gain * 32767 / 32768)
+    return pcm, integrated_loudness(pcm / 32768, rate)
 
 
 @lru_cache(maxsize=16)
