@@ -228,6 +228,36 @@ def _refuse_write(*_args: Any, **_kwargs: Any) -> None:
     )
 
 
+def _pull_arguments(
+    config: RepoConfig,
+    data_source: DataSource,
+    join_key_columns: list[str],
+    feature_name_columns: list[str],
+    timestamp_field: str,
+    created_timestamp_column: str | None,
+    start_date: datetime | None,
+    end_date: datetime | None,
+) -> dict[str, Any]:
+    """What both materialization pulls hand to Feast's ibis functions: our reader, no writer."""
+    timestamps = [c for c in (timestamp_field, created_timestamp_column) if c]
+    return {
+        "config": config,
+        "data_source": data_source,
+        "join_key_columns": join_key_columns,
+        "feature_name_columns": feature_name_columns,
+        "timestamp_field": timestamp_field,
+        "created_timestamp_column": created_timestamp_column,
+        "start_date": start_date,
+        "end_date": end_date,
+        "data_source_reader": _pull_reader(
+            config, [*join_key_columns, *feature_name_columns, *timestamps], timestamps
+        ),
+        "data_source_writer": _refuse_write,
+        "staging_location": config.offline_store.staging_location,
+        "staging_location_endpoint_override": config.offline_store.staging_location_endpoint_override,
+    }
+
+
 class DeltaOfflineStore(DuckDBOfflineStore):
     """Feast's DuckDB offline store with a reader that goes through the Delta log."""
 
@@ -243,22 +273,17 @@ class DeltaOfflineStore(DuckDBOfflineStore):
         end_date: datetime,
     ) -> RetrievalJob:
         """Latest row per entity in a window (materialization); a missing table reads as empty."""
-        timestamps = [c for c in (timestamp_field, created_timestamp_column) if c]
         return pull_latest_from_table_or_query_ibis(
-            config=config,
-            data_source=data_source,
-            join_key_columns=join_key_columns,
-            feature_name_columns=feature_name_columns,
-            timestamp_field=timestamp_field,
-            created_timestamp_column=created_timestamp_column,
-            start_date=start_date,
-            end_date=end_date,
-            data_source_reader=_pull_reader(
-                config, [*join_key_columns, *feature_name_columns, *timestamps], timestamps
-            ),
-            data_source_writer=_refuse_write,
-            staging_location=config.offline_store.staging_location,
-            staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
+            **_pull_arguments(
+                config,
+                data_source,
+                join_key_columns,
+                feature_name_columns,
+                timestamp_field,
+                created_timestamp_column,
+                start_date,
+                end_date,
+            )
         )
 
     @staticmethod
@@ -273,22 +298,17 @@ class DeltaOfflineStore(DuckDBOfflineStore):
         end_date: datetime | None = None,
     ) -> RetrievalJob:
         """Every row in a window (Feast's default materialization path); missing table = empty."""
-        timestamps = [c for c in (timestamp_field, created_timestamp_column) if c]
         return pull_all_from_table_or_query_ibis(
-            config=config,
-            data_source=data_source,
-            join_key_columns=join_key_columns,
-            feature_name_columns=feature_name_columns,
-            timestamp_field=timestamp_field,
-            created_timestamp_column=created_timestamp_column,
-            start_date=start_date,
-            end_date=end_date,
-            data_source_reader=_pull_reader(
-                config, [*join_key_columns, *feature_name_columns, *timestamps], timestamps
-            ),
-            data_source_writer=_refuse_write,
-            staging_location=config.offline_store.staging_location,
-            staging_location_endpoint_override=config.offline_store.staging_location_endpoint_override,
+            **_pull_arguments(
+                config,
+                data_source,
+                join_key_columns,
+                feature_name_columns,
+                timestamp_field,
+                created_timestamp_column,
+                start_date,
+                end_date,
+            )
         )
 
     @staticmethod

@@ -6,17 +6,16 @@ import io
 import itertools
 import struct
 import zlib
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 from deltalake import DeltaTable
 from PIL import Image, ImageDraw, ImageFilter
+from signal_rows import contract_violations
 
 from extractors.base import ERROR_COLUMN
 from extractors.image import MIN_SIDE, ArtworkHash, ArtworkQuality
@@ -26,9 +25,6 @@ from extractors.image_stats import (
     layout_distance,
     near_duplicates,
 )
-from features import get_signal
-from features.standard import TIMESTAMP
-from features.validation import split_valid
 from jobs.sample_catalog import write_sample_catalog
 
 QUALITY = ArtworkQuality()
@@ -56,24 +52,8 @@ def _extract(extractor: ArtworkQuality | ArtworkHash, uris: list[str | None]) ->
 
 def _assert_contract_holds(extractor: ArtworkQuality | ArtworkHash, out: pa.Table) -> None:
     """The computed rows pass the declared contract, as the extract job will check them."""
-    signal = get_signal(
-        "artwork_hash@1" if isinstance(extractor, ArtworkHash) else "artwork_quality@1"
-    )
-    ok = out.filter(pc.is_null(out.column(ERROR_COLUMN)))
-    now = pa.array([datetime.now(UTC)] * ok.num_rows, TIMESTAMP)
-    text = pa.array(["x"] * ok.num_rows, pa.string())
-    standard = {
-        "content_id": ok.column("content_id"),
-        "event_timestamp": now,
-        "created_timestamp": now,
-        "input_updated_at": now,
-        "input_hash": text,
-        "extractor_version": text,
-        "run_id": text,
-    }
-    rows = pa.table(standard | {name: ok.column(name) for name in signal.features})
-    _, violations = split_valid(rows.cast(signal.arrow_schema()), signal.contract())
-    assert violations == {}
+    ref = "artwork_hash@1" if isinstance(extractor, ArtworkHash) else "artwork_quality@1"
+    assert contract_violations(ref, out) == {}
 
 
 def _blocks(size: tuple[int, int]) -> Image.Image:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -15,12 +14,10 @@ import pytest
 import soundfile as sf
 from deltalake import DeltaTable
 from PIL import Image
+from signal_rows import contract_violations
 
 from extractors.base import ERROR_COLUMN
 from extractors.video import MAX_FRAMES, VideoSummary, sample_video
-from features import get_signal
-from features.standard import TIMESTAMP
-from features.validation import split_valid
 from jobs.sample_catalog import write_sample_catalog
 
 SUMMARY = VideoSummary()
@@ -80,22 +77,7 @@ def _extract(uris: list[str | None]) -> list[dict]:
 
 def _assert_contract_holds(out: pa.Table) -> None:
     """The computed rows pass the declared contract, as the extract job will check them."""
-    signal = get_signal("video_summary@1")
-    ok = out.filter(pc.is_null(out.column(ERROR_COLUMN)))
-    now = pa.array([datetime.now(UTC)] * ok.num_rows, TIMESTAMP)
-    text = pa.array(["x"] * ok.num_rows, pa.string())
-    standard = {
-        "content_id": ok.column("content_id"),
-        "event_timestamp": now,
-        "created_timestamp": now,
-        "input_updated_at": now,
-        "input_hash": text,
-        "extractor_version": text,
-        "run_id": text,
-    }
-    rows = pa.table(standard | {name: ok.column(name) for name in signal.features})
-    _, violations = split_valid(rows.cast(signal.arrow_schema()), signal.contract())
-    assert violations == {}
+    assert contract_violations("video_summary@1", out) == {}
 
 
 def _rgb(hex_colour: str) -> np.ndarray:

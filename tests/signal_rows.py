@@ -1,0 +1,33 @@
+"""Test helper: check an extractor's output against its signal's contract, as the extract job does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from extractors.base import ERROR_COLUMN
+from features import get_signal
+from features.standard import TIMESTAMP
+from features.validation import split_valid
+
+
+def contract_violations(signal_ref: str, out: pa.Table) -> dict[int, str]:
+    """The computed rows of `out`, given standard columns, that the signal's contract refuses."""
+    signal = get_signal(signal_ref)
+    ok = out.filter(pc.is_null(out.column(ERROR_COLUMN)))
+    now = pa.array([datetime.now(UTC)] * ok.num_rows, TIMESTAMP)
+    text = pa.array(["x"] * ok.num_rows, pa.string())
+    standard = {
+        "content_id": ok.column("content_id"),
+        "event_timestamp": now,
+        "created_timestamp": now,
+        "input_updated_at": now,
+        "input_hash": text,
+        "extractor_version": text,
+        "run_id": text,
+    }
+    rows = pa.table(standard | {name: ok.column(name) for name in signal.features})
+    _, violations = split_valid(rows.cast(signal.arrow_schema()), signal.contract())
+    return violations
