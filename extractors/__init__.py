@@ -1,7 +1,7 @@
 """How signals are computed from content. Imports torch, numpy, pyarrow, fsspec and model
-libraries — never ray, feast or deltalake."""
+libraries — never ray, feast or deltalake. Kept light: importing the package loads no model
+library; each extractor module imports what it needs."""
 
 from extractors.base import ERROR_COLUMN, Extractor
-from extractors.device import pick_device
 
-__all__ = ["ERROR_COLUMN", "Extractor", "pick_device"]
+__all__ = ["ERROR_COLUMN", "Extractor"]

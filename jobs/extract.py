@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -76,8 +77,12 @@ class ExtractRequest:
     quarantine_threshold: float | None = None
 
 
+_LOCATION = re.compile(r"(?:[a-z][a-z0-9+.-]*://|/)\S+")
+
+
 def _reason_key(stage: str, reason: str) -> str:
-    return f"{stage}: {reason.split(' (value')[0]}"
+    """A reason without the row's own value or file, so that the run summary counts kinds."""
+    return f"{stage}: {_LOCATION.sub('<uri>', reason.split(' (value')[0])}"
 
 
 class ExtractBatches:
