@@ -38,7 +38,7 @@ def main(
     import torch
     from deltalake import write_deltalake
 
-    from extractors.text import TextEmbedding, item_text
+    from extractors.text import TextEmbedding, batch_texts
     from jobs.extract import ExtractRequest, run_extract
     from jobs.ray_runtime import ensure_ray
     from jobs.sample_catalog import generate_catalog_rows
@@ -48,15 +48,7 @@ def main(
     settings = Settings(lake_uri=str(lake), ray_num_cpus=os.cpu_count() or 2)
     catalog = generate_catalog_rows(items, seed=7)
     write_deltalake(settings.default_snapshot_uri, catalog)
-    texts = [
-        item_text(t, d)
-        for t, d in zip(
-            catalog.column("title").to_pylist(),
-            catalog.column("description").to_pylist(),
-            strict=True,
-        )
-    ]
-    texts = [t for t in texts if t]
+    texts = [t for t in batch_texts(catalog) if t]
 
     torch.set_num_threads(threads)
     model = TextEmbedding(device="cpu")
