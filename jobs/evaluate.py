@@ -150,6 +150,26 @@ def _dominant_colour(settings: Settings, truth: pd.DataFrame) -> list[Score]:
     ]  # fmt: skip
 
 
+def _language_precision_recall(settings: Settings, truth: pd.DataFrame) -> list[Score]:
+    """Macro-averaged precision and recall over the catalog's languages (texts ≥ 40 chars)."""
+    signal = "text_language@1"
+    frame = _joined(settings, truth, signal, ["language"])
+    frame = frame[frame["text_length"] >= 40].dropna(subset=["pred_language", "language"])
+    if frame.empty:
+        return []
+    precisions, recalls = [], []
+    for code in sorted(frame["language"].unique()):
+        predicted, actual = frame["pred_language"] == code, frame["language"] == code
+        hits = int((predicted & actual).sum())
+        precisions.append(hits / int(predicted.sum()) if predicted.any() else 0.0)
+        recalls.append(hits / int(actual.sum()))
+    p, r = float(np.mean(precisions)), float(np.mean(recalls))
+    return [
+        Score(signal, "language, macro over languages", "precision", p, len(frame), "≥ 0.9", p >= 0.9),
+        Score(signal, "language, macro over languages", "recall", r, len(frame), "≥ 0.9", r >= 0.9),
+    ]  # fmt: skip
+
+
 def _text_length(settings: Settings) -> pd.Series:
     table = open_table(settings.default_snapshot_uri, settings.storage_options)
     if table is None:
@@ -183,6 +203,7 @@ EVALUATIONS: list[Callable[[Settings, pd.DataFrame], list[Score]]] = [
         0.9,
         where=lambda f: f["text_length"] >= 40,
     ),
+    _language_precision_recall,
     _dominant_colour,
     _duplicates,
 ]
