@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from features import get_signal
 from features.errors import SignalsError, UnknownSignalError
-from jobs.lake import latest_per_key, open_table
+from jobs.lake import latest_signal_values, open_table
 from jobs.settings import Settings
 
 GROUND_TRUTH_FILE = "ground_truth.parquet"
@@ -42,16 +42,13 @@ class Score:
 def latest_values(settings: Settings, signal_ref: str, features: list[str]) -> pd.DataFrame:
     """The newest value per item of a signal, indexed by content_id (what serving returns)."""
     signal = get_signal(signal_ref)
-    table = open_table(settings.signal_uri(signal.storage_name), settings.storage_options)
-    if table is None:
-        return pd.DataFrame(columns=features)
-    rows = pa.table(
-        table.to_pyarrow_table(
-            columns=["content_id", "event_timestamp", "created_timestamp", *features]
-        )
+    latest = latest_signal_values(
+        settings.signal_uri(signal.storage_name),
+        signal.arrow_schema(),
+        features,
+        settings.storage_options,
     )
-    latest = latest_per_key(rows, order=("event_timestamp", "created_timestamp"))
-    return latest.select(["content_id", *features]).to_pandas().set_index("content_id")
+    return latest.to_pandas().set_index("content_id")
 
 
 def _joined(settings: Settings, truth: pd.DataFrame, ref: str, features: list[str]) -> pd.DataFrame:

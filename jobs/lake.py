@@ -196,3 +196,18 @@ def latest_per_key(
     keys = ranked.column(key).to_pylist()
     first = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
     return ranked.take(pa.array(first, pa.int64()))
+
+
+def latest_signal_values(
+    uri: str, schema: pa.Schema, features: list[str], storage_options: dict[str, str] | None = None
+) -> pa.Table:
+    """`content_id` plus `features` as serving sees them: the newest row per item of a signal
+    table (`schema` is the signal's; an empty table when none exists yet)."""
+    wanted = ["content_id", *features]
+    table = open_table(uri, storage_options)
+    if table is None:
+        return pa.schema([schema.field(c) for c in wanted]).empty_table()
+    rows = pa.table(
+        table.to_pyarrow_table(columns=[*wanted, "event_timestamp", "created_timestamp"])
+    )
+    return latest_per_key(rows, order=("event_timestamp", "created_timestamp")).select(wanted)

@@ -16,7 +16,7 @@ import pyarrow as pa
 from features import get_signal
 from features.standard import TIMESTAMP
 from jobs.extract import ExtractBatches, commit_run, new_run_id
-from jobs.lake import latest_per_key, open_table
+from jobs.lake import latest_signal_values
 from jobs.runs import RunRecord
 from jobs.settings import Settings
 
@@ -31,19 +31,13 @@ SOURCES: dict[str, tuple[str, str]] = {
 
 def _latest(settings: Settings, signal_ref: str, feature: str, column: str) -> pa.Table:
     signal = get_signal(signal_ref)
-    table = open_table(settings.signal_uri(signal.storage_name), settings.storage_options)
-    schema = pa.schema(
-        [("content_id", pa.string()), (column, signal.features[feature].arrow_type())]
+    latest = latest_signal_values(
+        settings.signal_uri(signal.storage_name),
+        signal.arrow_schema(),
+        [feature],
+        settings.storage_options,
     )
-    if table is None:
-        return schema.empty_table()
-    rows = pa.table(
-        table.to_pyarrow_table(
-            columns=["content_id", "event_timestamp", "created_timestamp", feature]
-        )
-    )
-    latest = latest_per_key(rows, order=("event_timestamp", "created_timestamp"))
-    return pa.table([latest.column("content_id"), latest.column(feature)], schema=schema)
+    return latest.rename_columns(["content_id", column])
 
 
 def near_duplicate_inputs(settings: Settings) -> pa.Table:
