@@ -24,6 +24,7 @@ from jobs.lake import latest_signal_values, open_table
 from jobs.settings import Settings
 
 GROUND_TRUTH_FILE = "ground_truth.parquet"
+GENRE_BOUND = 0.7  # top-1 genre of a text that states one; measured 0.767 on the 249 of 2,000 items
 
 
 @dataclass(frozen=True)
@@ -147,24 +148,40 @@ def _dominant_colour(settings: Settings, truth: pd.DataFrame) -> list[Score]:
     ]  # fmt: skip
 
 
-def _language_precision_recall(settings: Settings, truth: pd.DataFrame) -> list[Score]:
-    """Macro-averaged precision and recall over the catalog's languages (texts ≥ 40 chars)."""
-    signal = "text_language@1"
-    frame = _joined(settings, truth, signal, ["language"])
-    frame = frame[frame["text_length"] >= 40].dropna(subset=["pred_language", "language"])
-    if frame.empty:
-        return []
-    precisions, recalls = [], []
-    for code in sorted(frame["language"].unique()):
-        predicted, actual = frame["pred_language"] == code, frame["language"] == code
-        hits = int((predicted & actual).sum())
-        precisions.append(hits / int(predicted.sum()) if predicted.any() else 0.0)
-        recalls.append(hits / int(actual.sum()))
-    p, r = float(np.mean(precisions)), float(np.mean(recalls))
-    return [
-        Score(signal, "language, macro over languages", "precision", p, len(frame), "≥ 0.9", p >= 0.9),
-        Score(signal, "language, macro over languages", "recall", r, len(frame), "≥ 0.9", r >= 0.9),
-    ]  # fmt: skip
+def _macro_precision_recall(
+    signal: str,
+    feature: str,
+    truth_column: str,
+    measure: str,
+    bound: float,
+    where: Callable[[pd.DataFrame], pd.Series] | None = None,
+) -> Callable[[Settings, pd.DataFrame], list[Score]]:
+    """Precision and recall of a label feature, averaged over the labels the truth holds.
+
+    Why macro: a signal that is right on the common label and wrong on every rare one scores
+    well on accuracy alone; the macro average weighs each label equally.
+    """
+
+    def evaluate(settings: Settings, truth: pd.DataFrame) -> list[Score]:
+        frame = _joined(settings, truth, signal, [feature])
+        if where is not None:
+            frame = frame[where(frame)]
+        frame = frame.dropna(subset=[f"pred_{feature}", truth_column])
+        if frame.empty:
+            return []
+        precisions, recalls = [], []
+        for label in sorted(frame[truth_column].unique()):
+            predicted, actual = frame[f"pred_{feature}"] == label, frame[truth_column] == label
+            hits = int((predicted & actual).sum())
+            precisions.append(hits / int(predicted.sum()) if predicted.any() else 0.0)
+            recalls.append(hits / int(actual.sum()))
+        p, r = float(np.mean(precisions)), float(np.mean(recalls))
+        return [
+            Score(signal, measure, "precision", p, len(frame), f"≥ {bound:g}", p >= bound),
+            Score(signal, measure, "recall", r, len(frame), f"≥ {bound:g}", r >= bound),
+        ]
+
+    return evaluate
 
 
 def _text_length(settings: Settings) -> pd.Series:
@@ -200,7 +217,26 @@ EVALUATIONS: list[Callable[[Settings, pd.DataFrame], list[Score]]] = [
         0.9,
         where=lambda f: f["text_length"] >= 40,
     ),
-    _language_precision_recall,
+    _macro_precision_recall(
+        "text_language@1",
+        "language",
+        "language",
+        "language, macro over languages",
+        0.9,
+        where=lambda f: f["text_length"] >= 40,
+    ),
+    _accuracy(
+        "text_tags@1",
+        lambda f: f["pred_genre"],
+        ["genre"],
+        lambda f: f["genre"],
+        "genre (texts stating one)",
+        GENRE_BOUND,
+        where=lambda f: f["genre"].notna(),
+    ),
+    _macro_precision_recall(
+        "text_tags@1", "genre", "genre", "genre, macro over genres", GENRE_BOUND
+    ),
     _dominant_colour,
     _duplicates,
 ]

@@ -18,7 +18,8 @@ What is written (`write_sample_catalog`):
 Audio clips are 6–8 s previews whatever the item's catalog `duration_ms` says; the ground truth's
 `clip_duration_ms` is the clip's true length. Loudness ground truth is measured on the samples as a
 decoder returns them (ITU-R BS.1770-4, `extractors.audio_dsp.integrated_loudness`), not merely
-the target.
+the target. Half of the English tracks, episodes and audiobooks state a genre in one sentence of
+their description (`GENRE_SENTENCES`); the ground truth's `genre` is that label, for `text_tags`.
 
 Determinism: every value of an item comes from counter-based random streams keyed by
 (seed, content type, item number), so the same seed gives the same rows whatever the batch size,
@@ -437,6 +438,103 @@ TEXT: dict[str, dict[str, Any]] = {
 # lasts. (kind, content type of the row it breaks, needs media, reason reported in `broken`)
 # --------------------------------------------------------------------------------------------
 
+# Genre sentences of English items: the one place the catalog states a genre, so the ground truth
+# can hold it and `text_tags` be scored against it. Worded as a label would write it, never copied
+# from extractors/taxonomy.yaml. Keys are taxonomy genre labels; each type draws from its own.
+# fmt: off
+GENRE_SENTENCES: dict[str, tuple[str, ...]] = {
+    "pop": ("A glossy pop single with a huge hook, made for radio and the charts.",
+            "Bright pop production and a chorus the whole stadium sings back."),
+    "rock": ("Crunchy electric guitars and pounding drums from a four-piece rock band.",
+             "A garage rock stomper with fuzzy riffs and a shouted chorus."),
+    "hip_hop": ("The rapper trades rapid-fire verses over a heavy boom bap beat.",
+                "A hip hop cut with trap hi-hats, 808s and a guest rap verse."),
+    "electronic": ("A pulsing techno track built from analog synths and a four-on-the-floor kick.",
+                   "Club-ready house music with a rolling bassline and a big synth drop."),
+    "jazz": ("A late-night jazz session: piano, upright bass, brushed drums and a tenor sax solo.",
+             "Swinging bebop from a jazz quartet, full of improvised horn lines."),
+    "blues": ("A slow twelve-bar blues with moaning harmonica and slide guitar.",
+              "Delta blues recorded on a porch: one voice, one guitar, one heavy heart."),
+    "classical": ("A string quartet performs a sonata in four movements by a romantic composer.",
+                  "The symphony orchestra plays an overture with soaring violins and horns."),
+    "folk": ("A fingerpicked acoustic folk ballad from a travelling singer-songwriter.",
+             "Traditional folk tunes on banjo, fiddle and acoustic guitar."),
+    "country": ("A Nashville country song with pedal steel, a twangy voice and a pickup truck.",
+                "Honky-tonk country about cowboys, dusty roads and a small-town bar."),
+    "rnb_soul": ("Smooth R&B with silky soulful vocals over a slow groove.",
+                 "Classic soul with a horn section, gospel backing singers and a Motown beat."),
+    "metal": ("Thrash metal with down-tuned distorted riffs, blast beats and screamed vocals.",
+              "A heavy metal anthem of shredding guitar solos and double-kick drums."),
+    "reggae": ("Roots reggae from Kingston with an offbeat skank guitar and a deep dub bassline.",
+               "Laid-back reggae and dancehall rhythms straight from Jamaica."),
+    "latin": ("A salsa number with congas, timbales and a brass section, sung in Spanish.",
+              "Reggaeton and bachata rhythms made for a Latin dance floor."),
+    "ambient": ("Slow ambient drones and washes of texture with no beat at all, for deep focus.",
+                "A drifting ambient soundscape of pads and field recordings to fall asleep to."),
+    "true_crime": ("We investigate a real unsolved murder case, the police files and the trial.",
+                   "A true crime series about a notorious con man and the detectives who caught him."),
+    "comedy": ("Two comedians riff, joke and crack each other up for an hour of laughs.",
+               "A stand-up comedy special full of silly jokes and improv bits."),
+    "interview_talk": ("The host sits down with a guest to talk about their life, career and work.",
+                       "A long-form interview and talk show with a new guest every week."),
+    "news_commentary": ("The day's top news headlines, with analysis of current events and politics.",
+                        "A daily news briefing: what happened today and why it matters."),
+    "documentary": ("A documentary deep dive, with field reporting, into how the world's shipping works.",
+                    "An explainer series that takes apart how something really works, story by story."),
+    "self_help": ("Practical advice on building better habits, productivity and improving your life.",
+                  "A self-help guide to confidence, motivation and getting more done each day."),
+    "literary_fiction": ("A quiet literary novel about a family, its memories and ordinary lives.",
+                         "Character-driven literary fiction about grief, marriage and a small town."),
+    "mystery_thriller": ("A detective races to solve a murder in this twisting suspense thriller.",
+                         "A gripping mystery: a body in the lake, a missing witness, and a killer close by."),
+    "romance": ("A swoon-worthy romance novel: two rivals fall in love against the odds.",
+                "A love story of a summer fling that becomes something more, with a happy ending."),
+    "fantasy_scifi": ("An epic fantasy of wizards, dragons and a magic kingdom at war.",
+                      "Science fiction aboard a starship exploring alien worlds at the edge of space."),
+    "biography_memoir": ("A memoir: the true story of the author's own life, told in her own words.",
+                         "The biography of a famous inventor, from a poor childhood to world fame."),
+    "childrens": ("Bedtime stories for kids: fairy tales with talking animals and gentle adventures.",
+                  "A picture-book adventure for young children, read aloud."),
+}
+# fmt: on
+# Which genres each type's descriptions state: music for tracks, podcast genres for episodes,
+# book genres for audiobooks.
+GENRES_BY_TYPE: dict[int, tuple[str, ...]] = {
+    TRACK: (
+        "pop",
+        "rock",
+        "hip_hop",
+        "electronic",
+        "jazz",
+        "blues",
+        "classical",
+        "folk",
+        "country",
+        "rnb_soul",
+        "metal",
+        "reggae",
+        "latin",
+        "ambient",
+    ),
+    EPISODE: (
+        "true_crime",
+        "comedy",
+        "interview_talk",
+        "news_commentary",
+        "documentary",
+        "self_help",
+    ),
+    AUDIOBOOK: (
+        "literary_fiction",
+        "mystery_thriller",
+        "romance",
+        "fantasy_scifi",
+        "biography_memoir",
+        "childrens",
+    ),
+}  # fmt: skip
+GENRE_SHARE = 0.5  # of English items of those types
+
 BREAKS: tuple[tuple[str, int, bool, str], ...] = (
     ("empty_text", TRACK, False, "empty text: title and description are blank or whitespace"),
     ("missing_audio", TRACK, True, "missing audio: audio_uri points to a file that does not exist"),
@@ -474,6 +572,7 @@ GROUND_TRUTH_SCHEMA = pa.schema(
         pa.field("content_type", pa.string(), nullable=False),  # the intended type
         pa.field("language", pa.string()),
         pa.field("kind", pa.string()),  # music | speech | null (video: no audio)
+        pa.field("genre", pa.string()),  # the text_tags genre the description states, if any
         pa.field("broken", pa.string()),  # the reason, as in SampleCatalog.broken
         pa.field("audio_format", pa.string()),
         pa.field("sample_rate", pa.int32()),
@@ -636,6 +735,27 @@ def _book_title(keys: _Keys, lang: np.ndarray) -> pa.Array:
     return _join(head, " ", _words("book_b").pick(lang, keys.bits(31)))
 
 
+@cache
+def _genre_bank(code: int) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(every sentence of the type's genres, first sentence of each genre, sentences per genre)."""
+    sentences = [GENRE_SENTENCES[label] for label in GENRES_BY_TYPE[code]]
+    sizes = np.array([len(s) for s in sentences], dtype=np.uint64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return pa.array([t for s in sentences for t in s], pa.string()), starts, sizes
+
+
+def _genre(keys: _Keys, lang: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """(a sentence stating the item's genre, that genre) for GENRE_SHARE of English items; nulls
+    elsewhere. The genre is ground truth for `text_tags`."""
+    labels = GENRES_BY_TYPE[keys.code]
+    sentences, starts, sizes = _genre_bank(keys.code)
+    which = (keys.bits(70) % np.uint64(len(labels))).astype(np.int64)
+    sentence = sentences.take(starts[which] + (keys.bits(71) % sizes[which]).astype(np.int64))
+    stated = (lang == LANGUAGES.index("en")) & keys.chance(72, GENRE_SHARE)
+    label = pa.array(labels, pa.string()).take(which)
+    return _maybe(sentence, stated), _maybe(label, stated)
+
+
 def _lognormal_ms(
     keys: _Keys, median_s: float, sigma: float, low_s: float, high_s: float
 ) -> np.ndarray:
@@ -719,15 +839,18 @@ def _track_rows(plan: _Plan, keys: _Keys) -> _Columns:
     album = _affix("album").wrap(lang, _song_title(keys, lang, 20))
     produced = _maybe(_affix("produced").wrap(lang, _person(keys, lang, 22)), keys.chance(24, 0.5))
     mood = _maybe(_words("moods").pick(lang, keys.bits(25)), keys.chance(26, 0.4))
-    text = _sentences(album, produced, mood)
+    genre_sentence, genre = _genre(keys, lang)
+    text = _sentences(genre_sentence, album, produced, mood)
     roll = keys.uniform(27)  # 35 % have no description, 5 % an empty one
+    described = roll >= 0.40
     description = pc.if_else(pa.array(roll < 0.35), _NULL_STRING, text)
-    description = pc.if_else(pa.array((roll >= 0.35) & (roll < 0.40)), "", description)
+    description = pc.if_else(pa.array(~described & (roll >= 0.35)), "", description)
     return {
         "title": _song_title(keys, lang, 10),
         "description": description,
         "language": lang,
         "duration_ms": _lognormal_ms(keys, 210, 0.3, 60, 600),
+        "genre": _maybe(genre, described),
     }
 
 
@@ -742,11 +865,13 @@ def _episode_rows(plan: _Plan, keys: _Keys) -> _Columns:
     guest = _join(talk.before.take(lang), _person(keys, lang, 20), talk.after.take(lang), role, ".")
     blurb = _maybe(_words("blurbs").pick(lang, keys.bits(23)), keys.chance(24, 0.7))
     outro = _maybe(_words("outros").pick(lang, keys.bits(25)), keys.chance(26, 0.35))
+    genre_sentence, genre = _genre(keys, lang)
     return {
         "title": title,
-        "description": _sentences(guest, blurb, outro),
+        "description": _sentences(genre_sentence, guest, blurb, outro),
         "language": lang,
         "duration_ms": _lognormal_ms(keys, 2400, 0.5, 300, 3 * 3600),
+        "genre": genre,
     }
 
 
@@ -760,11 +885,14 @@ def _audiobook_rows(plan: _Plan, keys: _Keys) -> _Columns:
     lang = _language(keys)
     author, narrator = _book_text(keys, lang)
     blurb = _maybe(_words("book_blurbs").pick(lang, keys.bits(44)), keys.chance(45, 0.8))
+    genre_sentence, genre = _genre(keys, lang)
+    narrated = _maybe(narrator, keys.chance(46, 0.6))
     return {
         "title": _book_title(keys, lang),
-        "description": _sentences(author, blurb, _maybe(narrator, keys.chance(46, 0.6))),
+        "description": _sentences(author, genre_sentence, blurb, narrated),
         "language": lang,
         "duration_ms": _lognormal_ms(keys, 8 * 3600, 0.45, 3600, 30 * 3600),
+        "genre": genre,
     }
 
 
@@ -812,6 +940,7 @@ def _type_rows(plan: _Plan, code: int, number: np.ndarray) -> _Columns:
     """All catalog columns but the media URIs for items of one type."""
     keys = _Keys(plan.seed, code, number)
     columns = _BUILDERS[code](plan, keys)
+    columns.setdefault("genre", pa.nulls(len(number), pa.string()))
     columns["content_id"] = _ids(plan, code, number)
     columns["language"] = _LANGUAGE_CODES.take(columns["language"])
     columns["duration_ms"] = pa.array(columns["duration_ms"], pa.int64())
@@ -861,9 +990,11 @@ def _break_text(columns: dict[str, pa.Array], rows: np.ndarray, breaks: dict[int
             columns[column] = pc.if_else(pa.array(mask), value, columns[column])
 
 
-def _text_batch(plan: _Plan, start: int, stop: int, breaks: dict[int, str]) -> pa.RecordBatch:
-    """Rows [start, stop): built type by type (each type has its own templates), then put back
-    in row order."""
+def _text_batch(
+    plan: _Plan, start: int, stop: int, breaks: dict[int, str]
+) -> tuple[pa.RecordBatch, pa.Array]:
+    """Rows [start, stop) and the genre each one's text states: built type by type (each type
+    has its own templates), then put back in row order."""
     rows = np.arange(start, stop, dtype=np.int64)
     code, number = plan.locate(rows)
     order = np.argsort(code, kind="stable")
@@ -879,9 +1010,11 @@ def _text_batch(plan: _Plan, start: int, stop: int, breaks: dict[int, str]) -> p
     for name in ("audio_uri", "artwork_uri", "video_uri"):
         columns[name] = pa.nulls(len(rows), pa.string())
     _break_text(columns, rows, breaks)
-    return pa.RecordBatch.from_arrays(
+    genre = pc.if_else(pa.array(np.isin(rows, list(breaks))), _NULL_STRING, columns["genre"])
+    batch = pa.RecordBatch.from_arrays(
         [columns[f.name] for f in CATALOG_SCHEMA], schema=CATALOG_SCHEMA
     )
+    return batch, genre
 
 
 def iter_catalog_batches(
@@ -900,7 +1033,7 @@ def iter_catalog_batches(
     plan = _plan(items, seed)
     breaks = _breaks(items, seed, False) if with_broken else {}
     for start in range(0, items, batch_rows):
-        yield _text_batch(plan, start, min(items, start + batch_rows), breaks)
+        yield _text_batch(plan, start, min(items, start + batch_rows), breaks)[0]
 
 
 def generate_catalog_rows(items: int, seed: int = 0) -> pa.Table:
@@ -1306,13 +1439,21 @@ _KIND_BY_TYPE = pa.array(
     pa.string(),
 )
 _MEDIA_TRUTH = pa.schema(
-    [f for f in GROUND_TRUTH_SCHEMA if f.name not in ("content_id", "content_type", "language")]
+    [
+        f
+        for f in GROUND_TRUTH_SCHEMA
+        if f.name not in ("content_id", "content_type", "language", "genre")
+    ]
 )
 MEDIA_BATCH_ROWS = 1024
 
 
 def _truth_batch(
-    batch: pa.RecordBatch, code: np.ndarray, reasons: list[str | None], media: list[_Media] | None
+    batch: pa.RecordBatch,
+    code: np.ndarray,
+    genre: pa.Array,
+    reasons: list[str | None],
+    media: list[_Media] | None,
 ) -> pa.RecordBatch:
     """Ground-truth rows for one catalog batch (media columns null without media)."""
     n = batch.num_rows
@@ -1326,6 +1467,7 @@ def _truth_batch(
         "content_type": pa.array(CONTENT_TYPES, pa.string()).take(code),
         "language": batch.column("language"),
         "kind": _KIND_BY_TYPE.take(code),
+        "genre": genre,
         "broken": pa.array(reasons, pa.string()),
     }
     return pa.RecordBatch.from_arrays(
@@ -1393,7 +1535,7 @@ def write_sample_catalog(
     def batches(truth: pq.ParquetWriter, pool: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
         for start in range(0, items, batch_rows):
             rows = np.arange(start, min(items, start + batch_rows), dtype=np.int64)
-            batch = _text_batch(plan, start, start + len(rows), breaks)
+            batch, genre = _text_batch(plan, start, start + len(rows), breaks)
             code, number = plan.locate(rows)
             reasons = [_REASONS.get(breaks.get(r, "")) for r in rows.tolist()]
             media = None
@@ -1407,7 +1549,7 @@ def write_sample_catalog(
                 batch = _with_uris(batch, media)
             elif progress:
                 progress(len(rows))
-            truth.write_batch(_truth_batch(batch, code, reasons, media))
+            truth.write_batch(_truth_batch(batch, code, genre, reasons, media))
             tally.add(batch, reasons)
             yield batch
 

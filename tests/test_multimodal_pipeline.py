@@ -48,7 +48,10 @@ def test_all_signals_meet_their_ground_truth_bounds_and_bad_media_is_quarantined
         ("near_duplicates@1", "precision"),
         ("near_duplicates@1", "recall"),
     } <= measured
-    failed = [s for s in scores if not s.passed]
+    # A dozen items state a genre here: too few to hold text_tags to its bound, which
+    # test_text_understanding checks on 2,000 items. Here: measured, through the job.
+    assert ("text_tags@1", "accuracy") in measured
+    failed = [s for s in scores if not s.passed and s.signal != "text_tags@1"]
     assert not failed, failed
 
     audio_reasons = _reasons(settings, "audio_loudness@1")
