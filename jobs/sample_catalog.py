@@ -499,40 +499,16 @@ GENRE_SENTENCES: dict[str, tuple[str, ...]] = {
 # fmt: on
 # Which genres each type's descriptions state: music for tracks, podcast genres for episodes,
 # book genres for audiobooks.
+# fmt: off
 GENRES_BY_TYPE: dict[int, tuple[str, ...]] = {
-    TRACK: (
-        "pop",
-        "rock",
-        "hip_hop",
-        "electronic",
-        "jazz",
-        "blues",
-        "classical",
-        "folk",
-        "country",
-        "rnb_soul",
-        "metal",
-        "reggae",
-        "latin",
-        "ambient",
-    ),
-    EPISODE: (
-        "true_crime",
-        "comedy",
-        "interview_talk",
-        "news_commentary",
-        "documentary",
-        "self_help",
-    ),
-    AUDIOBOOK: (
-        "literary_fiction",
-        "mystery_thriller",
-        "romance",
-        "fantasy_scifi",
-        "biography_memoir",
-        "childrens",
-    ),
-}  # fmt: skip
+    TRACK: ("pop", "rock", "hip_hop", "electronic", "jazz", "blues", "classical", "folk",
+            "country", "rnb_soul", "metal", "reggae", "latin", "ambient"),
+    EPISODE: ("true_crime", "comedy", "interview_talk", "news_commentary", "documentary",
+              "self_help"),
+    AUDIOBOOK: ("literary_fiction", "mystery_thriller", "romance", "fantasy_scifi",
+                "biography_memoir", "childrens"),
+}
+# fmt: on
 GENRE_SHARE = 0.5  # of English items of those types
 
 BREAKS: tuple[tuple[str, int, bool, str], ...] = (
@@ -659,16 +635,16 @@ class _Keys:
 
 
 class _Words:
-    """One word list per language, concatenated so a whole batch picks in one `take`."""
+    """Word lists (one per language, or per genre), concatenated so a whole batch picks in one
+    `take`: row `i` picks from list `which[i]`."""
 
-    def __init__(self, field: str) -> None:
-        lists = [TEXT[lang][field] for lang in LANGUAGES]
+    def __init__(self, lists: list[list[str]] | list[tuple[str, ...]]) -> None:
         self.values = pa.array([word for words in lists for word in words], pa.string())
         self.sizes = np.array([len(words) for words in lists], dtype=np.uint64)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
 
-    def pick(self, lang: np.ndarray, bits: np.ndarray) -> pa.Array:
-        return self.values.take(self.offsets[lang] + (bits % self.sizes[lang]).astype(np.int64))
+    def pick(self, which: np.ndarray, bits: np.ndarray) -> pa.Array:
+        return self.values.take(self.offsets[which] + (bits % self.sizes[which]).astype(np.int64))
 
 
 class _Affix:
@@ -684,7 +660,7 @@ class _Affix:
 
 @cache
 def _words(field: str) -> _Words:
-    return _Words(field)
+    return _Words([TEXT[lang][field] for lang in LANGUAGES])
 
 
 @cache
@@ -736,21 +712,16 @@ def _book_title(keys: _Keys, lang: np.ndarray) -> pa.Array:
 
 
 @cache
-def _genre_bank(code: int) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """(every sentence of the type's genres, first sentence of each genre, sentences per genre)."""
-    sentences = [GENRE_SENTENCES[label] for label in GENRES_BY_TYPE[code]]
-    sizes = np.array([len(s) for s in sentences], dtype=np.uint64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    return pa.array([t for s in sentences for t in s], pa.string()), starts, sizes
+def _genre_sentences(code: int) -> _Words:
+    return _Words([GENRE_SENTENCES[label] for label in GENRES_BY_TYPE[code]])
 
 
 def _genre(keys: _Keys, lang: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """(a sentence stating the item's genre, that genre) for GENRE_SHARE of English items; nulls
     elsewhere. The genre is ground truth for `text_tags`."""
     labels = GENRES_BY_TYPE[keys.code]
-    sentences, starts, sizes = _genre_bank(keys.code)
     which = (keys.bits(70) % np.uint64(len(labels))).astype(np.int64)
-    sentence = sentences.take(starts[which] + (keys.bits(71) % sizes[which]).astype(np.int64))
+    sentence = _genre_sentences(keys.code).pick(which, keys.bits(71))
     stated = (lang == LANGUAGES.index("en")) & keys.chance(72, GENRE_SHARE)
     label = pa.array(labels, pa.string()).take(which)
     return _maybe(sentence, stated), _maybe(label, stated)
