@@ -53,11 +53,23 @@ class Extractor(ABC):
     def input_hashes(self, batch: pa.Table) -> list[str]:
         """Hash of exactly what the extractor reads for each row, plus its full version.
 
-        Equal hash ⇒ equal output ⇒ no recompute. Media extractors extend this with the bytes'
-        identity (ETag / size) rather than the URI alone.
+        Equal hash ⇒ equal output ⇒ no recompute.
         """
-        columns = [batch.column(name).to_pylist() for name in self.inputs]
-        prefix = f"{type(self).__module__}.{type(self).__qualname__}@{self.full_version}"
+        return self.hash_inputs(batch, self.full_version)
+
+    @classmethod
+    def hash_prefix(cls, full_version: str) -> str:
+        """What every input hash of this extractor at this version starts from."""
+        return f"{cls.__module__}.{cls.__qualname__}@{full_version}"
+
+    @classmethod
+    def hash_inputs(cls, batch: pa.Table, full_version: str) -> list[str]:
+        """`input_hashes` without an instance: the extract job hashes rows in plain tasks before
+        any model is loaded, and skips those it has computed. Media extractors extend this with
+        the bytes' identity (ETag / size) rather than the URI alone.
+        """
+        columns = [batch.column(name).to_pylist() for name in cls.inputs]
+        prefix = cls.hash_prefix(full_version)
         return (
             [
                 hashlib.sha256(json.dumps([prefix, *values], default=str).encode()).hexdigest()

@@ -70,10 +70,11 @@ class MediaExtractor(Extractor):
             cls.inputs = cls.inputs or (cls.media_column,)
             cls.required = (cls.media_column,)
 
-    def input_hashes(self, batch: pa.Table) -> list[str]:
-        prefix = f"{type(self).__module__}.{type(self).__qualname__}@{self.full_version}"
+    @classmethod
+    def hash_inputs(cls, batch: pa.Table, full_version: str) -> list[str]:
+        prefix = cls.hash_prefix(full_version)
         hashes = []
-        for uri in batch.column(self.media_column).to_pylist():
+        for uri in batch.column(cls.media_column).to_pylist():
             try:
                 identity = media_identity(uri) if uri else "none"
             except (MediaError, OSError, ValueError):

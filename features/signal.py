@@ -70,9 +70,14 @@ class Signal:
         return self.tags.get("modality", "")
 
     def arrow_schema(self) -> pa.Schema:
-        """The Delta table's schema: the standard columns, then the features in declared order."""
+        """The Delta table's schema: the standard columns, then the features in declared order.
+
+        Features are nullable in storage whatever their declaration: a tombstone (an item that
+        left the catalog, `standard.REMOVED_HASH`) has no values. The contract, which every
+        value row passes, is what holds a feature to non-null.
+        """
         feature_fields = [
-            pa.field(n, t.arrow_type(), nullable=t.nullable) for n, t in self.features.items()
+            pa.field(n, t.arrow_type(), nullable=True) for n, t in self.features.items()
         ]
         return pa.schema([*STANDARD_FIELDS, *feature_fields])
 

@@ -23,6 +23,15 @@ STANDARD_FIELDS: tuple[pa.Field, ...] = (
 )
 STANDARD_COLUMNS: tuple[str, ...] = tuple(f.name for f in STANDARD_FIELDS)
 
+# The `input_hash` of a tombstone: a row, with every feature null, that records that the item had
+# left the catalog when the run read it. It ends the item's served value (the online store drops
+# it at the next materialization) and keeps its history for training sets. No real input hashes
+# to it, so a returning item is computed again.
+REMOVED_HASH = "removed"
+
+# Where a served value's event time sits beside its features, in what `signals get` returns.
+SERVED_AT = "_event_timestamp"
+
 
 def standard_contract_columns() -> dict[str, pa_schema.Column]:
     """Pandera columns for the standard fields: keys and lineage are never null."""

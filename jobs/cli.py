@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from features import SignalsError, all_signals, get_signal
+from features.standard import SERVED_AT
 from jobs.settings import Settings
 
 app = typer.Typer(
@@ -43,6 +44,11 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+AS_OF_OPTION = typer.Option(
+    "--as-of", help="Read the lake as of a table version (12) or a time (2026-11-25T10:00Z)."
+)
 
 
 def _settings() -> Settings:
@@ -126,7 +132,7 @@ def _parse_actors(actors: str) -> tuple[int, int]:
 
 def _run_table(records: list[Any]) -> Table:
     table = Table(box=None, header_style="bold")
-    counts = ("read", "skipped", "extracted", "quarantined")
+    counts = ("read", "unchanged", "skipped", "extracted", "quarantined")
     for column in ("signal", "run", *counts, "status"):
         table.add_column(column, no_wrap=True, justify="right" if column in counts else "left")
     for r in records:
@@ -156,8 +162,16 @@ def extract(
         float | None,
         typer.Option(help="Fail the run when more than this share of rows is quarantined."),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Recompute every item, not only those whose inputs changed."),
+    ] = False,
 ) -> None:
-    """Compute signals over a catalog snapshot with Ray and commit them to the lake."""
+    """Compute signals over a catalog snapshot with Ray and commit them to the lake.
+
+    Incremental: an item whose input hash (what the extractor reads, plus its version) is
+    already stored is not recomputed; `--full` recomputes everything.
+    """
     from jobs.extract import ExtractRequest
 
     settings = _settings()
@@ -177,6 +191,7 @@ def extract(
             gpus_per_actor=gpus_per_actor,
             device=device,
             quarantine_threshold=quarantine_threshold,
+            full=full,
         )
         records.append(_extract_with_progress(settings, request))
     console.print(_run_table(records))
@@ -224,8 +239,14 @@ def materialize(
 
     chosen = [get_signal(s) for s in signals] if signals else None
     with console.status("materializing into the online store"):
-        views = run_materialize(_settings(), chosen)
-    console.print(f"materialized {', '.join(views) or 'nothing'}")
+        done = run_materialize(_settings(), chosen)
+    _print_materialized(done)
+
+
+def _print_materialized(done: Any) -> None:
+    console.print(f"materialized {', '.join(done.views) or 'nothing'}")
+    for view, count in done.deleted.items():
+        console.print(f"  {view}: {count} removed items deleted from the online store")
 
 
 def _short(value: Any) -> str:
@@ -245,13 +266,25 @@ def get(
         list[str] | None, typer.Option("--signal", help="Only these signals (NAME@VERSION).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_of: Annotated[str | None, AS_OF_OPTION] = None,
 ) -> None:
-    """Serve signals for content IDs from the online store."""
+    """Serve signals for content IDs from the online store — or, with --as-of, what was served
+    then, read from the lake's history."""
     from jobs.errors import NotServedError
-    from jobs.feast_ops import SERVED_AT, online_values
 
     chosen = [get_signal(s) for s in signal] if signal else None
-    values = online_values(_settings(), content_ids, chosen)
+    if as_of is None:
+        from jobs.feast_ops import online_values
+
+        values = online_values(_settings(), content_ids, chosen)
+        source = "served from the online store"
+    else:
+        from jobs.lineage import values_as_of
+        from jobs.maintenance import resolve_as_of
+
+        refs = [s.ref for s in chosen or all_signals()]
+        values = values_as_of(_settings(), content_ids, refs, resolve_as_of(as_of))
+        source = f"as served at {as_of}, from the lake"
     if as_json:
         payload = {
             cid: {
@@ -265,7 +298,7 @@ def get(
         for cid, per_id in zip(content_ids, values, strict=True):
             if not per_id:
                 continue
-            console.print(f"[bold]{cid}[/] — served from the online store", highlight=False)
+            console.print(f"[bold]{cid}[/] — {source}", highlight=False)
             table = Table(box=None, show_header=False, pad_edge=False)
             for ref, feats in per_id.items():
                 shown = " · ".join(
@@ -313,12 +346,133 @@ def evaluate(
 
 @app.command()
 @handles_errors
+def lineage(
+    content_id: Annotated[str, typer.Argument(help="The item, e.g. track:000042.")],
+    signal: Annotated[str, typer.Argument(help="The signal, NAME@VERSION.")],
+    as_of: Annotated[str | None, AS_OF_OPTION] = None,
+) -> None:
+    """Which run, snapshot version and extractor produced the value being served (and before)."""
+    from jobs.lineage import item_history
+    from jobs.maintenance import resolve_as_of
+
+    origins = item_history(_settings(), content_id, signal, as_of and resolve_as_of(as_of))
+    table = Table(box=None, header_style="bold")
+    columns = ("", "computed", "run", "snapshot", "extractor", "input hash", "input updated")
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for i, o in enumerate(origins):
+        mark = "served" if i == 0 and not o.removed else ("removed" if o.removed else "")
+        snapshot = (
+            f"{o.snapshot_uri}@{o.snapshot_version}" if o.snapshot_uri else "(run not recorded)"
+        )
+        updated = f"{o.input_updated_at:%Y-%m-%d %H:%M}" if o.input_updated_at else ""
+        table.add_row(mark, f"{o.event_timestamp:%Y-%m-%d %H:%M:%S}Z", o.run_id, snapshot,
+                      o.extractor_version, o.input_hash[:12], updated)  # fmt: skip
+    console.print(f"[bold]{content_id}[/] · {origins[0].signal}", highlight=False)
+    console.print(table)
+
+
+@app.command()
+@handles_errors
+def history(
+    signal: Annotated[str, typer.Argument(help="The signal, NAME@VERSION.")],
+    limit: Annotated[int, typer.Option(help="How many versions to show.")] = 20,
+) -> None:
+    """The signal table's versions, newest first: which run or maintenance job made each."""
+    from jobs.maintenance import history as table_history
+
+    table = Table(box=None, header_style="bold")
+    columns = ("version", "timestamp", "operation", "job", "run_id", "snapshot_version",
+               "rows_added", "files_added", "files_removed")  # fmt: skip
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for commit in table_history(_settings(), signal, limit):
+        commit["timestamp"] = f"{commit['timestamp']:%Y-%m-%d %H:%M:%S}Z"
+        table.add_row(*("" if commit[c] is None else str(commit[c]) for c in columns))
+    console.print(table)
+
+
+@app.command()
+@handles_errors
+def compact(
+    signals: Annotated[
+        list[str] | None, typer.Argument(help="Signals to compact (default: all with a table).")
+    ] = None,
+    z_order: Annotated[
+        bool, typer.Option(help="Z-order on content_id, so lookups skip most files.")
+    ] = True,
+) -> None:
+    """Rewrite each signal table's small files into few large ones (a new version, same rows)."""
+    from jobs.maintenance import compact as compact_table
+
+    settings = _settings()
+    for ref in _refs_with_tables(settings, signals):
+        done = compact_table(settings, ref, z_order=z_order)
+        console.print(
+            f"{ref}: {done.files_removed} files → {done.files_added} "
+            f"(version {done.version_before} → {done.version_after})",
+            highlight=False,
+        )
+
+
+@app.command()
+@handles_errors
+def vacuum(
+    signals: Annotated[
+        list[str] | None, typer.Argument(help="Signals to vacuum (default: all with a table).")
+    ] = None,
+    retention_hours: Annotated[
+        int, typer.Option(help="Keep files that versions of the last N hours need.")
+    ] = 168,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run/--delete", help="List the files, or delete them.")
+    ] = True,
+    force: Annotated[
+        bool, typer.Option(help="Allow a retention under the table's minimum (no job running!).")
+    ] = False,
+) -> None:
+    """Delete files no version within the retention needs, and crashed runs' leftover parts.
+
+    A dry run unless told `--delete`.
+    """
+    from jobs.maintenance import vacuum as vacuum_tables
+
+    settings = _settings()
+    for ref in _refs_with_tables(settings, signals):
+        done = vacuum_tables(
+            settings, ref, retention_hours=retention_hours, dry_run=dry_run, force=force
+        )
+        verb = "would delete" if dry_run else "deleted"
+        console.print(f"{ref}: {verb} {done.total} files", highlight=False)
+        for files in done.files.values():
+            for name in files:
+                console.print(f"  {name}", highlight=False)
+    if dry_run:
+        console.print("dry run: nothing deleted; `--delete` deletes them")
+
+
+def _refs_with_tables(settings: Settings, signals: list[str] | None) -> list[str]:
+    """The named signals, or every declared signal that has a table in the lake."""
+    from jobs.lake import open_table
+
+    if signals:
+        return [get_signal(s).ref for s in signals]
+    return [
+        s.ref
+        for s in all_signals()
+        if open_table(settings.signal_uri(s.storage_name), settings.storage_options)
+    ]
+
+
+@app.command()
+@handles_errors
 def runs(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20) -> None:
     """Recent job runs: counts, snapshot version, status."""
     from jobs.runs import list_runs
 
     table = Table(box=None, header_style="bold")
-    columns = ("run_id", "signal", "snapshot_version", "read", "extracted", "quarantined", "status")
+    columns = ("run_id", "signal", "snapshot_version", "read", "unchanged", "skipped",
+               "extracted", "quarantined", "status")  # fmt: skip
     for column in columns:
         table.add_column(column)
     for row in list_runs(_settings(), limit).to_pylist():
@@ -357,8 +511,7 @@ def demo(
     records.append(run_near_duplicates(settings))
     console.print(_run_table(records))
     console.rule("3. materialize (Feast → SQLite online store)")
-    views = run_materialize(settings)
-    console.print(f"materialized {', '.join(views)}")
+    _print_materialized(run_materialize(settings))
     console.rule("4. serve by content ID")
     sample_ids = _first_ids(settings, show)
     values = online_values(settings, sample_ids)

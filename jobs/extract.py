@@ -11,6 +11,7 @@ tagged with the run id, and records the run.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import re
 import secrets
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,12 +38,19 @@ from features.standard import (
 )
 from features.validation import split_valid
 from jobs.errors import QuarantineThresholdError, SnapshotNotFoundError
+from jobs.failpoints import BEFORE_COMMIT, BEFORE_RUN_RECORD, BETWEEN_COMMITS, failpoint
 from jobs.lake import Part, commit_parts, has_committed, open_table, write_part
-from jobs.runs import RunRecord, record_run
+from jobs.removals import removed_items
+from jobs.runs import RunRecord, record_run, succeeded_run_ids
 from jobs.settings import Settings
+
+if TYPE_CHECKING:
+    import ray.data
 
 # Columns every extract reads besides the extractor's own inputs.
 _ALWAYS_READ = ("content_id", "content_type", "updated_at", "duration_ms")
+INPUT_HASH = "input_hash"
+ROWS_PER_JOIN_PARTITION = 250_000  # of the anti-join's hash shuffle
 
 
 def load_extractor_class(path: str) -> type[Extractor]:
@@ -75,6 +84,7 @@ class ExtractRequest:
     threads_per_actor: int | None = None
     device: str | None = None
     quarantine_threshold: float | None = None
+    full: bool = False  # recompute every item, even those whose input hash is already stored
 
 
 _LOCATION = re.compile(r"(?:[a-z][a-z0-9+.-]*://|/)\S+")
@@ -83,6 +93,16 @@ _LOCATION = re.compile(r"(?:[a-z][a-z0-9+.-]*://|/)\S+")
 def _reason_key(stage: str, reason: str) -> str:
     """A reason without the row's own value or file, so that the run summary counts kinds."""
     return f"{stage}: {_LOCATION.sub('<uri>', reason.split(' (value')[0])}"
+
+
+def _plain_strings(batch: pa.Table) -> pa.Table:
+    """Large strings (what Ray Data's join hands back) as the plain strings extractors expect."""
+    if not any(pa.types.is_large_string(f.type) for f in batch.schema):
+        return batch
+    fields = [
+        f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in batch.schema
+    ]
+    return batch.cast(pa.schema(fields))
 
 
 class ExtractBatches:
@@ -98,12 +118,19 @@ class ExtractBatches:
         storage_options: dict[str, str],
         device: str | None,
         threads: int | None,
+        expected_version: str | None = None,
     ) -> None:
         set_cpu_threads(threads)
         self.signal: Signal = get_signal(signal_ref)
         extractor_cls = load_extractor_class(self.signal.extractor)
         self.extractor = extractor_cls(device=pick_device(device))
         self.version = self.extractor.full_version
+        if expected_version is not None and self.version != expected_version:
+            # Rows were hashed for another version: a node with other code or weights.
+            raise RuntimeError(
+                f"{self.signal.extractor} is {self.version} on this node but the run hashed "
+                f"inputs for {expected_version}: every node must run the same image"
+            )
         self.contract = self.signal.contract()
         self.schema = self.signal.arrow_schema()
         self.run_id = run_id
@@ -150,8 +177,11 @@ class ExtractBatches:
             out = self.extractor.extract(batch)
         except Exception as exc:  # an extractor must not raise; if it does, no row is lost
             reason = f"extractor failed on the batch: {type(exc).__name__}: {exc}"
-            return pa.table(
-                {"content_id": batch.column("content_id"), ERROR_COLUMN: [reason] * batch.num_rows}
+            nulls = {
+                f.name: pa.nulls(batch.num_rows, f.type) for f in self.extractor.output_schema()
+            }
+            return self.extractor.result(
+                batch.column("content_id"), nulls, [reason] * batch.num_rows
             )
         if out.column("content_id").to_pylist() != batch.column("content_id").to_pylist():
             raise RuntimeError(f"{self.signal.extractor} returned rows out of order")
@@ -159,11 +189,17 @@ class ExtractBatches:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Catalog rows in, part metadata out (one row per batch)."""
+        batch = _plain_strings(batch)
         # A row the signal does not apply to (no audio for loudness) is skipped before it is
         # judged, so it cannot count against this signal's quarantine rate.
         applicable, skipped = self._applicable(batch)
         catalog_ok, bad = split_valid(applicable, CATALOG_CONTRACT)
-        quarantined = self._quarantine_rows(applicable, bad, STAGE_CATALOG, None)
+        hashes = (
+            applicable.column(INPUT_HASH).to_pylist()
+            if INPUT_HASH in applicable.column_names
+            else None
+        )
+        quarantined = self._quarantine_rows(applicable, bad, STAGE_CATALOG, hashes)
         return self.process(
             catalog_ok, read=batch.num_rows, skipped=skipped, quarantined=quarantined
         )
@@ -182,7 +218,10 @@ class ExtractBatches:
         input is not a catalog snapshot (near-duplicates) call this directly.
         """
         quarantined = list(quarantined or [])
-        hashes = self.extractor.input_hashes(catalog_ok)
+        if INPUT_HASH in catalog_ok.column_names:
+            hashes = catalog_ok.column(INPUT_HASH).to_pylist()
+        else:
+            hashes = self.extractor.input_hashes(catalog_ok)
         out = self._extract(catalog_ok)
         errors = out.column(ERROR_COLUMN).to_pylist()
         failed = {i: e for i, e in enumerate(errors) if e is not None}
@@ -211,11 +250,6 @@ class ExtractBatches:
         )
 
         reasons = Counter(_reason_key(str(q["stage"]), str(q["reason"])) for q in quarantined)
-        signal_part = (
-            write_part(self.signal_uri, valid, self.run_id, self.storage_options)
-            if valid.num_rows
-            else None
-        )
         quarantine_part = (
             write_part(
                 self.quarantine_uri,
@@ -226,18 +260,108 @@ class ExtractBatches:
             if quarantined
             else None
         )
-        return pa.table(
-            {
-                "read": [read],
-                "skipped": [skipped],
-                "extracted": [valid.num_rows],
-                "quarantined": [len(quarantined)],
-                "signal_part": [json.dumps(vars(signal_part)) if signal_part else None],
-                "quarantine_part": [json.dumps(vars(quarantine_part)) if quarantine_part else None],
-                "reasons": [json.dumps(reasons)],
-                "extractor_version": [self.version],
-            }
+        return part_meta(
+            write_part(self.signal_uri, valid, self.run_id, self.storage_options)
+            if valid.num_rows
+            else None,
+            self.version,
+            read=read,
+            skipped=skipped,
+            extracted=valid.num_rows,
+            quarantined=len(quarantined),
+            quarantine_part=quarantine_part,
+            reasons=reasons,
         )
+
+
+def part_meta(
+    signal_part: Part | None,
+    version: str,
+    *,
+    read: int = 0,
+    skipped: int = 0,
+    extracted: int = 0,
+    quarantined: int = 0,
+    removed: int = 0,
+    quarantine_part: Part | None = None,
+    reasons: Counter[str] | None = None,
+) -> pa.Table:
+    """What a worker tells the driver about one batch: counts and the parts it wrote."""
+    return pa.table(
+        {
+            "read": [read],
+            "skipped": [skipped],
+            "extracted": [extracted],
+            "quarantined": [quarantined],
+            "removed": [removed],
+            "signal_part": [json.dumps(vars(signal_part)) if signal_part else None],
+            "quarantine_part": [json.dumps(vars(quarantine_part)) if quarantine_part else None],
+            "reasons": [json.dumps(reasons or {})],
+            "extractor_version": [version],
+        }
+    )
+
+
+def write_tombstones(
+    rows: pa.Table, signal_uri: str, run_id: str, version: str, storage_options: dict[str, str]
+) -> pa.Table:
+    """Write a batch of tombstone rows as a part of the run's signal commit."""
+    part = write_part(signal_uri, rows, run_id, storage_options) if rows.num_rows else None
+    return part_meta(part, version, removed=rows.num_rows)
+
+
+def hash_batch(batch: pa.Table, extractor: str, full_version: str) -> pa.Table:
+    """Add `input_hash` to catalog rows: a plain task, no model, so unchanged rows cost a hash
+    (and a stat of their media) and are dropped before any actor sees them."""
+    cls = load_extractor_class(extractor)
+    return batch.append_column(
+        INPUT_HASH, pa.array(cls.hash_inputs(batch, full_version), pa.string())
+    )
+
+
+def extractor_version(extractor: str) -> str:
+    """The extractor's full version (code + weights), computed where extractors run."""
+    return load_extractor_class(extractor)(device="cpu").full_version
+
+
+def _keep_runs(batch: pa.Table, run_ids: list[str]) -> pa.Table:
+    kept = batch.filter(pc.and_(pc.is_in(batch.column("run_id"), pa.array(run_ids, pa.string())),
+                                pc.is_valid(batch.column(INPUT_HASH))))  # fmt: skip
+    return kept.select(["content_id", INPUT_HASH])
+
+
+def _stored_keys(settings: Settings, signal: Signal) -> ray.data.Dataset | None:
+    """(content_id, input_hash) of every outcome already stored for the signal: its rows, and
+    the rows quarantined by runs that succeeded (the same input would fail the same way).
+
+    Quarantine rows of a failed run are left out: a rerun tries them again, so a systematic
+    failure is judged again on all of its rows rather than forgotten.
+    """
+    import ray
+
+    options = settings.storage_options or None
+    parts = []
+    if open_table(settings.signal_uri(signal.storage_name), settings.storage_options):
+        parts.append(
+            ray.data.read_delta(
+                settings.signal_uri(signal.storage_name),
+                columns=["content_id", INPUT_HASH],
+                storage_options=options,
+            )
+        )
+    quarantine_uri = settings.quarantine_uri(signal.storage_name)
+    succeeded = succeeded_run_ids(settings, signal.ref)
+    if succeeded and open_table(quarantine_uri, settings.storage_options):
+        parts.append(
+            ray.data.read_delta(
+                quarantine_uri,
+                columns=["content_id", INPUT_HASH, "run_id"],
+                storage_options=options,
+            ).map_batches(_keep_runs, fn_kwargs={"run_ids": succeeded}, batch_format="pyarrow")
+        )
+    if not parts:
+        return None
+    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
 def _snapshot(settings: Settings, uri: str, version: int | None) -> tuple[pa.Schema, int]:
@@ -299,7 +423,9 @@ def run_extract(
     )
     if has_committed(signal_uri, run_id, settings.storage_options):
         record.status = "already-committed"
+        record_run(settings, record)
         return record
+    record_run(settings, record)  # "running": a run that dies shows as such, with its snapshot
 
     ensure_ray(settings)
     context = ray.data.DataContext.get_current()
@@ -307,13 +433,30 @@ def run_extract(
     gpus = request.gpus_per_actor
     if gpus is None:
         gpus = 1 if extractor_cls.wants_gpu and cluster_gpus() > 0 else 0
+    version = ray.get(ray.remote(extractor_version).remote(signal.extractor))
+    total = snapshot_rows(settings, snapshot_uri, snapshot_version)
+    partitions = max(1, total // ROWS_PER_JOIN_PARTITION + 1)  # of the anti-joins' shuffles
     columns = list(dict.fromkeys([*_ALWAYS_READ, *extractor_cls.inputs]))
     dataset = ray.data.read_delta(
         snapshot_uri,
         version=snapshot_version,
         columns=columns,
         storage_options=settings.storage_options or None,
+    ).map_batches(
+        hash_batch,
+        fn_kwargs={"extractor": signal.extractor, "full_version": version},
+        batch_format="pyarrow",
     )
+    done = None if request.full else _stored_keys(settings, signal)
+    if done is not None:
+        # Equal input hash ⇒ equal output: skip it. An anti-join, so the driver never holds
+        # the keys, however large the catalog.
+        dataset = dataset.join(
+            done,
+            "left_anti",
+            num_partitions=partitions,
+            on=("content_id", INPUT_HASH),
+        )
     parts_meta = dataset.map_batches(
         ExtractBatches,
         fn_constructor_kwargs={
@@ -325,6 +468,7 @@ def run_extract(
             "storage_options": settings.storage_options,
             "device": request.device,
             "threads": request.threads_per_actor or int(request.cpus_per_actor) or None,
+            "expected_version": version,
         },
         batch_size=request.batch_size or extractor_cls.batch_size,
         batch_format="pyarrow",
@@ -335,13 +479,37 @@ def run_extract(
         num_gpus=gpus,
     )
 
+    tombstones = removed_items(
+        settings,
+        signal.ref,
+        snapshot_uri,
+        snapshot_version,
+        partitions,
+        run_id=run_id,
+        event_timestamp=started,
+        version=version,
+    )
+    batches = [parts_meta.iter_batches(batch_format="pyarrow", batch_size=None)]
+    if tombstones is not None:
+        removed_meta = tombstones.map_batches(
+            write_tombstones,
+            fn_kwargs={
+                "signal_uri": signal_uri,
+                "run_id": run_id,
+                "version": version,
+                "storage_options": settings.storage_options,
+            },
+            batch_format="pyarrow",
+        )
+        batches.append(removed_meta.iter_batches(batch_format="pyarrow", batch_size=None))
     record = commit_run(
         settings,
         signal,
         record,
-        parts_meta.iter_batches(batch_format="pyarrow", batch_size=None),
+        itertools.chain.from_iterable(batches),
         threshold=request.quarantine_threshold,
         on_progress=on_progress,
+        total=total,
     )
     return record
 
@@ -354,11 +522,14 @@ def commit_run(
     *,
     threshold: float | None = None,
     on_progress: Callable[[int], None] | None = None,
+    total: int | None = None,
 ) -> RunRecord:
     """Gather the workers' part metadata, commit each table once, record the run.
 
-    A quarantine rate over the threshold is a systematic failure: the quarantine rows and the run
-    record are written (so the reasons can be read), the signal table is left as it was.
+    `total` is the rows of the input; those that never reached a worker were unchanged (their
+    input hash already stored). A quarantine rate over the threshold is a systematic failure:
+    the quarantine rows and the run record are written (so the reasons can be read), the signal
+    table is left as it was.
     """
     signal_parts: list[Part] = []
     quarantine_parts: list[Part] = []
@@ -369,6 +540,7 @@ def commit_run(
             record.skipped += row["skipped"]
             record.extracted += row["extracted"]
             record.quarantined += row["quarantined"]
+            record.removed += row["removed"]
             record.extractor_version = row["extractor_version"]
             reasons.update(json.loads(row["reasons"]))
             if row["signal_part"]:
@@ -378,6 +550,11 @@ def commit_run(
             if on_progress:
                 on_progress(row["read"])
     record.reasons = dict(reasons.most_common())
+    if total is not None:
+        record.unchanged = total - record.read
+        record.read = total
+        if on_progress and record.unchanged:
+            on_progress(record.unchanged)
 
     threshold = settings.quarantine_threshold if threshold is None else threshold
     systematic = record.quarantine_rate > threshold
@@ -387,6 +564,7 @@ def commit_run(
         "snapshot_version": record.snapshot_version,
     }
     quarantine_uri = settings.quarantine_uri(signal.storage_name)
+    failpoint(BEFORE_COMMIT)
     if quarantine_parts:
         commit_parts(
             quarantine_uri,
@@ -396,6 +574,7 @@ def commit_run(
             operation=operation,
             storage_options=settings.storage_options,
         )
+    failpoint(BETWEEN_COMMITS)
     if signal_parts and not systematic:
         record.signal_table_version = commit_parts(
             settings.signal_uri(signal.storage_name),
@@ -405,11 +584,12 @@ def commit_run(
             operation=operation,
             storage_options=settings.storage_options,
         )
+    failpoint(BEFORE_RUN_RECORD)
     record.finished_at = datetime.now(UTC)
     if systematic:
         record.status = "failed"
         record.error = (
-            f"{record.quarantined} of {record.read - record.skipped} rows quarantined "
+            f"{record.quarantined} of {record.computed} rows quarantined "
             f"({record.quarantine_rate:.1%} > threshold {threshold:.1%})"
         )
         record_run(settings, record)

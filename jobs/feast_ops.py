@@ -13,10 +13,9 @@ from typing import Any
 from feast import FeatureStore
 
 from features import JOIN_KEY, Signal, all_signals
+from features.standard import SERVED_AT
 from jobs.errors import OnlineStoreError
 from jobs.settings import Settings
-
-SERVED_AT = "_event_timestamp"
 
 
 @contextlib.contextmanager

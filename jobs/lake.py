@@ -3,17 +3,19 @@
 Why not `Dataset.write_delta`: one pass of the pipeline feeds two tables (signal rows and quarantine
 rows), and every commit must carry the run id as a Delta application transaction so that a retried
 run never lands twice. Workers write part files into the table folder; a file that no commit names
-is invisible to every reader and is removed by `vacuum`, so a crash before the commit leaves the
+is invisible to every reader and is removed by a full `vacuum` (`signals vacuum`), so a crash before the commit leaves the
 table at its previous version.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -64,25 +66,54 @@ def _split_uri(uri: str, storage_options: dict[str, str] | None) -> tuple[pafs.F
     return pafs.FileSystem.from_uri(uri)
 
 
-def _json_scalar(value: object) -> object:
-    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
+def _stat_bounds(column: pa.ChunkedArray | pa.Array) -> tuple[object, object] | None:
+    """(min, max) of a column as Delta stats JSON writes them, or None when it has none.
+
+    Timestamps are ISO-8601 at millisecond precision (Delta's), the minimum rounded down and the
+    maximum up so that the bounds still contain every value.
+    """
+    kind = column.type
+    if not (
+        pa.types.is_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_timestamp(kind)
+    ):
+        return None
+    bounds = pc.min_max(column)
+    lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+    if lo is None or hi is None:
+        return None
+    if pa.types.is_floating(kind) and not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    if pa.types.is_timestamp(kind):
+        lo = lo.replace(microsecond=lo.microsecond // 1000 * 1000)
+        if hi.microsecond % 1000:
+            hi = hi.replace(microsecond=hi.microsecond // 1000 * 1000) + timedelta(milliseconds=1)
+        return (_iso_ms(lo), _iso_ms(hi))
+    return lo, hi
+
+
+def _iso_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def file_stats(table: pa.Table) -> str:
-    """Delta `add.stats`: row count, nulls, and min/max of string and integer columns.
+    """Delta `add.stats`: row count, nulls, and min/max of every column that can have them.
 
-    Min/max on `content_id` lets readers skip files when they look up a few items.
+    Min/max on `content_id` lets readers skip files when they look up a few items. A column
+    without bounds is worse than unknown to delta-rs: it reads the missing bound as null and
+    prunes every file on a filter over that column, so each primitive column gets its bounds.
     """
     mins: dict[str, object] = {}
     maxs: dict[str, object] = {}
     nulls: dict[str, int] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         nulls[name] = column.null_count
-        if pa.types.is_string(column.type) or pa.types.is_integer(column.type):
-            bounds = pc.min_max(column)
-            lo, hi = _json_scalar(bounds["min"].as_py()), _json_scalar(bounds["max"].as_py())
-            if lo is not None and hi is not None:
-                mins[name], maxs[name] = lo, hi
+        bounds = _stat_bounds(column)
+        if bounds is not None:
+            mins[name], maxs[name] = bounds
     return json.dumps(
         {"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
     )
@@ -133,8 +164,9 @@ def commit_parts(
     Concurrent writers are handled by Delta's optimistic concurrency: blind appends retry.
     """
     parts = list(parts)
+    counts = {"rows": sum(p.rows for p in parts), "files": len(parts)}
     props = CommitProperties(
-        custom_metadata={"run_id": run_id, **(operation or {})},
+        custom_metadata={"run_id": run_id, **(operation or {}), **counts},
         max_commit_retries=COMMIT_RETRIES,
         app_transactions=[Transaction(app_id(run_id), 1, int(time.time() * 1000))],
     )

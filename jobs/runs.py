@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.standard import TIMESTAMP
-from jobs.lake import append_table, open_table
+from jobs.lake import append_table, latest_per_key, open_table
 from jobs.settings import Settings
 
 RUNS_SCHEMA = pa.schema(
@@ -23,8 +24,10 @@ RUNS_SCHEMA = pa.schema(
         pa.field("finished_at", TIMESTAMP, nullable=False),
         pa.field("read", pa.int64(), nullable=False),
         pa.field("skipped", pa.int64(), nullable=False),
+        pa.field("unchanged", pa.int64(), nullable=True),
         pa.field("extracted", pa.int64(), nullable=False),
         pa.field("quarantined", pa.int64(), nullable=False),
+        pa.field("removed", pa.int64(), nullable=True),
         pa.field("signal_table_version", pa.int64(), nullable=True),
         pa.field("status", pa.string(), nullable=False),
         pa.field("error", pa.string(), nullable=True),
@@ -45,10 +48,12 @@ class RunRecord:
     snapshot_uri: str | None = None
     snapshot_version: int | None = None
     extractor_version: str | None = None
-    read: int = 0
-    skipped: int = 0
+    read: int = 0  # rows of the snapshot
+    skipped: int = 0  # rows the signal does not apply to (no audio for loudness)
+    unchanged: int = 0  # rows whose input hash was already stored: not recomputed
     extracted: int = 0
     quarantined: int = 0
+    removed: int = 0  # items that left the catalog: a tombstone each
     signal_table_version: int | None = None
     error: str | None = None
     reasons: dict[str, int] = field(
@@ -56,10 +61,14 @@ class RunRecord:
     )  # not stored: the quarantine table has them
 
     @property
+    def computed(self) -> int:
+        """Rows this run tried to compute: read, less the skipped and the unchanged ones."""
+        return self.read - self.skipped - self.unchanged
+
+    @property
     def quarantine_rate(self) -> float:
-        """Share of the rows the signal applies to that were quarantined."""
-        applicable = self.read - self.skipped
-        return self.quarantined / applicable if applicable else 0.0
+        """Share of the rows this run tried to compute that were quarantined."""
+        return self.quarantined / self.computed if self.computed else 0.0
 
 
 def record_run(settings: Settings, record: RunRecord) -> None:
@@ -73,9 +82,21 @@ def record_run(settings: Settings, record: RunRecord) -> None:
 
 
 def list_runs(settings: Settings, limit: int | None = None) -> pa.Table:
-    """Runs, newest first."""
+    """Runs, newest first, each as its last record says (a run is recorded when it starts, as
+    "running", and again when it ends; one that died stays "running")."""
     table = open_table(settings.runs_uri, settings.storage_options)
     if table is None:
         return RUNS_SCHEMA.empty_table()
-    runs = pa.table(table.to_pyarrow_table()).sort_by([("started_at", "descending")])
+    records = pa.table(table.to_pyarrow_table())
+    last = latest_per_key(records, key="run_id", order=("finished_at",))
+    runs = last.sort_by([("started_at", "descending"), ("run_id", "descending")])
     return runs.slice(0, limit) if limit else runs
+
+
+def succeeded_run_ids(settings: Settings, signal_ref: str) -> list[str]:
+    """Ids of the signal's runs that succeeded: whose outcomes a rerun may trust."""
+    runs = list_runs(settings)
+    ok = pc.and_(
+        pc.equal(runs.column("signal"), signal_ref), pc.equal(runs.column("status"), "succeeded")
+    )
+    return runs.filter(ok).column("run_id").to_pylist()
