@@ -356,20 +356,27 @@ def lineage(
     from jobs.maintenance import resolve_as_of
 
     origins = item_history(_settings(), content_id, signal, as_of and resolve_as_of(as_of))
-    table = Table(box=None, header_style="bold")
-    columns = ("", "computed", "run", "snapshot", "extractor", "input hash", "input updated")
-    for column in columns:
-        table.add_column(column, no_wrap=True)
+    console.print(f"[bold]{content_id}[/] · {origins[0].signal}", highlight=False)
     for i, o in enumerate(origins):
-        mark = "served" if i == 0 and not o.removed else ("removed" if o.removed else "")
+        # One line per value, soft-wrapped: a table would truncate run ids and URIs on a
+        # narrow terminal, and these are what people copy.
+        mark = "removed" if o.removed else ("served" if i == 0 else "earlier")
         snapshot = (
             f"{o.snapshot_uri}@{o.snapshot_version}" if o.snapshot_uri else "(run not recorded)"
         )
-        updated = f"{o.input_updated_at:%Y-%m-%d %H:%M}" if o.input_updated_at else ""
-        table.add_row(mark, f"{o.event_timestamp:%Y-%m-%d %H:%M:%S}Z", o.run_id, snapshot,
-                      o.extractor_version, o.input_hash[:12], updated)  # fmt: skip
-    console.print(f"[bold]{content_id}[/] · {origins[0].signal}", highlight=False)
-    console.print(table)
+        fields = {
+            "run": o.run_id,
+            "snapshot": snapshot,
+            "extractor": o.extractor_version,
+            "input_hash": o.input_hash[:12],
+            "input_updated": f"{o.input_updated_at:%Y-%m-%dT%H:%M}" if o.input_updated_at else "",
+        }
+        line = "  ".join(f"{k}={v}" for k, v in fields.items())
+        console.print(
+            f"{mark:<8}{o.event_timestamp:%Y-%m-%d %H:%M:%S}Z  {line}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 @app.command()

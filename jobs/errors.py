@@ -21,3 +21,7 @@ class NotServedError(SignalsError):
 
 class OnlineStoreError(SignalsError):
     """The online store or the Feast registry could not be reached or read."""
+
+
+class CommitConflictError(SignalsError):
+    """Concurrent writers kept winning the race for a table's next version."""

@@ -11,7 +11,6 @@ tagged with the run id, and records the run.
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import re
 import secrets
@@ -19,7 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,12 +38,10 @@ from features.validation import split_valid
 from jobs.errors import QuarantineThresholdError, SnapshotNotFoundError
 from jobs.failpoints import BEFORE_COMMIT, BEFORE_RUN_RECORD, BETWEEN_COMMITS, failpoint
 from jobs.lake import Part, commit_parts, has_committed, open_table, write_part
-from jobs.removals import removed_items
-from jobs.runs import RunRecord, record_run, succeeded_run_ids
+from jobs.outcomes import GONE, KIND, PLAN_COLUMNS, planned
+from jobs.removals import tombstones
+from jobs.runs import RunRecord, record_run
 from jobs.settings import Settings
-
-if TYPE_CHECKING:
-    import ray.data
 
 # Columns every extract reads besides the extractor's own inputs.
 _ALWAYS_READ = ("content_id", "content_type", "updated_at", "duration_ms")
@@ -173,23 +169,29 @@ class ExtractBatches:
         return kept, batch.num_rows - kept.num_rows
 
     def _extract(self, batch: pa.Table) -> pa.Table:
+        if batch.num_rows == 0:  # a batch of removals only
+            return self._no_features(batch, [])
         try:
             out = self.extractor.extract(batch)
         except Exception as exc:  # an extractor must not raise; if it does, no row is lost
             reason = f"extractor failed on the batch: {type(exc).__name__}: {exc}"
-            nulls = {
-                f.name: pa.nulls(batch.num_rows, f.type) for f in self.extractor.output_schema()
-            }
-            return self.extractor.result(
-                batch.column("content_id"), nulls, [reason] * batch.num_rows
-            )
+            return self._no_features(batch, [reason] * batch.num_rows)
         if out.column("content_id").to_pylist() != batch.column("content_id").to_pylist():
             raise RuntimeError(f"{self.signal.extractor} returned rows out of order")
         return out
 
+    def _no_features(self, batch: pa.Table, errors: list[str]) -> pa.Table:
+        nulls = {f.name: pa.nulls(batch.num_rows, f.type) for f in self.extractor.output_schema()}
+        return self.extractor.result(batch.column("content_id"), nulls, errors)
+
     def __call__(self, batch: pa.Table) -> pa.Table:
-        """Catalog rows in, part metadata out (one row per batch)."""
+        """Planned rows in (catalog rows to compute, items that left), part metadata out."""
         batch = _plain_strings(batch)
+        gone = None
+        if KIND in batch.column_names:
+            is_gone = pc.equal(batch.column(KIND), GONE)
+            gone = batch.filter(is_gone).column("content_id")
+            batch = batch.filter(pc.invert(is_gone)).drop_columns(PLAN_COLUMNS)
         # A row the signal does not apply to (no audio for loudness) is skipped before it is
         # judged, so it cannot count against this signal's quarantine rate.
         applicable, skipped = self._applicable(batch)
@@ -201,7 +203,7 @@ class ExtractBatches:
         )
         quarantined = self._quarantine_rows(applicable, bad, STAGE_CATALOG, hashes)
         return self.process(
-            catalog_ok, read=batch.num_rows, skipped=skipped, quarantined=quarantined
+            catalog_ok, read=batch.num_rows, skipped=skipped, quarantined=quarantined, gone=gone
         )
 
     def process(
@@ -211,8 +213,10 @@ class ExtractBatches:
         read: int,
         skipped: int = 0,
         quarantined: list[dict[str, object]] | None = None,
+        gone: pa.ChunkedArray | None = None,
     ) -> pa.Table:
-        """Extract, validate and write parts for rows that passed admission.
+        """Extract, validate and write parts for rows that passed admission, and tombstones for
+        the `gone` items (they left the catalog) in the same signal part.
 
         `catalog_ok` holds `content_id`, `updated_at` and the extractor's inputs; jobs whose
         input is not a catalog snapshot (near-duplicates) call this directly.
@@ -249,6 +253,17 @@ class ExtractBatches:
             rows, violations, STAGE_SIGNAL, rows.column("input_hash").to_pylist()
         )
 
+        removed = 0
+        if gone is not None and len(gone):
+            removed = len(gone)
+            dead = tombstones(
+                gone,
+                self.schema,
+                run_id=self.run_id,
+                event_timestamp=self.event_timestamp,
+                version=self.version,
+            )
+            valid = pa.concat_tables([valid, dead])
         reasons = Counter(_reason_key(str(q["stage"]), str(q["reason"])) for q in quarantined)
         quarantine_part = (
             write_part(
@@ -267,8 +282,9 @@ class ExtractBatches:
             self.version,
             read=read,
             skipped=skipped,
-            extracted=valid.num_rows,
+            extracted=valid.num_rows - removed,
             quarantined=len(quarantined),
+            removed=removed,
             quarantine_part=quarantine_part,
             reasons=reasons,
         )
@@ -302,14 +318,6 @@ def part_meta(
     )
 
 
-def write_tombstones(
-    rows: pa.Table, signal_uri: str, run_id: str, version: str, storage_options: dict[str, str]
-) -> pa.Table:
-    """Write a batch of tombstone rows as a part of the run's signal commit."""
-    part = write_part(signal_uri, rows, run_id, storage_options) if rows.num_rows else None
-    return part_meta(part, version, removed=rows.num_rows)
-
-
 def hash_batch(batch: pa.Table, extractor: str, full_version: str) -> pa.Table:
     """Add `input_hash` to catalog rows: a plain task, no model, so unchanged rows cost a hash
     (and a stat of their media) and are dropped before any actor sees them."""
@@ -322,46 +330,6 @@ def hash_batch(batch: pa.Table, extractor: str, full_version: str) -> pa.Table:
 def extractor_version(extractor: str) -> str:
     """The extractor's full version (code + weights), computed where extractors run."""
     return load_extractor_class(extractor)(device="cpu").full_version
-
-
-def _keep_runs(batch: pa.Table, run_ids: list[str]) -> pa.Table:
-    kept = batch.filter(pc.and_(pc.is_in(batch.column("run_id"), pa.array(run_ids, pa.string())),
-                                pc.is_valid(batch.column(INPUT_HASH))))  # fmt: skip
-    return kept.select(["content_id", INPUT_HASH])
-
-
-def _stored_keys(settings: Settings, signal: Signal) -> ray.data.Dataset | None:
-    """(content_id, input_hash) of every outcome already stored for the signal: its rows, and
-    the rows quarantined by runs that succeeded (the same input would fail the same way).
-
-    Quarantine rows of a failed run are left out: a rerun tries them again, so a systematic
-    failure is judged again on all of its rows rather than forgotten.
-    """
-    import ray
-
-    options = settings.storage_options or None
-    parts = []
-    if open_table(settings.signal_uri(signal.storage_name), settings.storage_options):
-        parts.append(
-            ray.data.read_delta(
-                settings.signal_uri(signal.storage_name),
-                columns=["content_id", INPUT_HASH],
-                storage_options=options,
-            )
-        )
-    quarantine_uri = settings.quarantine_uri(signal.storage_name)
-    succeeded = succeeded_run_ids(settings, signal.ref)
-    if succeeded and open_table(quarantine_uri, settings.storage_options):
-        parts.append(
-            ray.data.read_delta(
-                quarantine_uri,
-                columns=["content_id", INPUT_HASH, "run_id"],
-                storage_options=options,
-            ).map_batches(_keep_runs, fn_kwargs={"run_ids": succeeded}, batch_format="pyarrow")
-        )
-    if not parts:
-        return None
-    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
 
 
 def _snapshot(settings: Settings, uri: str, version: int | None) -> tuple[pa.Schema, int]:
@@ -447,16 +415,8 @@ def run_extract(
         fn_kwargs={"extractor": signal.extractor, "full_version": version},
         batch_format="pyarrow",
     )
-    done = None if request.full else _stored_keys(settings, signal)
-    if done is not None:
-        # Equal input hash ⇒ equal output: skip it. An anti-join, so the driver never holds
-        # the keys, however large the catalog.
-        dataset = dataset.join(
-            done,
-            "left_anti",
-            num_partitions=partitions,
-            on=("content_id", INPUT_HASH),
-        )
+    read_schema = pa.schema([schema.field(c) for c in columns])
+    dataset = planned(settings, signal, dataset, read_schema, partitions, full=request.full)
     parts_meta = dataset.map_batches(
         ExtractBatches,
         fn_constructor_kwargs={
@@ -478,35 +438,11 @@ def run_extract(
         num_cpus=request.cpus_per_actor,
         num_gpus=gpus,
     )
-
-    tombstones = removed_items(
-        settings,
-        signal.ref,
-        snapshot_uri,
-        snapshot_version,
-        partitions,
-        run_id=run_id,
-        event_timestamp=started,
-        version=version,
-    )
-    batches = [parts_meta.iter_batches(batch_format="pyarrow", batch_size=None)]
-    if tombstones is not None:
-        removed_meta = tombstones.map_batches(
-            write_tombstones,
-            fn_kwargs={
-                "signal_uri": signal_uri,
-                "run_id": run_id,
-                "version": version,
-                "storage_options": settings.storage_options,
-            },
-            batch_format="pyarrow",
-        )
-        batches.append(removed_meta.iter_batches(batch_format="pyarrow", batch_size=None))
     record = commit_run(
         settings,
         signal,
         record,
-        itertools.chain.from_iterable(batches),
+        parts_meta.iter_batches(batch_format="pyarrow", batch_size=None),
         threshold=request.quarantine_threshold,
         on_progress=on_progress,
         total=total,

@@ -22,13 +22,14 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import (
     AddAction,
     CommitProperties,
     Transaction,
-    create_table_with_add_actions,
 )
+
+from jobs.errors import CommitConflictError
 
 APP_ID_PREFIX = "content-signals"
 COMMIT_RETRIES = 10
@@ -149,6 +150,40 @@ def has_committed(uri: str, run_id: str, storage_options: dict[str, str] | None 
     return table is not None and table.transaction_version(app_id(run_id)) is not None
 
 
+def _created(uri: str, schema: pa.Schema, storage_options: dict[str, str] | None) -> DeltaTable:
+    """The table at `uri`, created empty when there is none yet.
+
+    An empty CREATE, never one carrying a run's files: two writers that both find no table may
+    both create it (delta-rs lands the second CREATE as the next version), which is harmless for
+    an empty one; the run's files then land through an append that its app transaction guards.
+    """
+    table = open_table(uri, storage_options)
+    if table is not None:
+        return table
+    try:
+        return DeltaTable.create(
+            uri, Schema.from_arrow(schema), mode="ignore", storage_options=storage_options
+        )
+    except DeltaError:
+        return DeltaTable(uri, storage_options=storage_options)
+
+
+def _version_of(table: DeltaTable, run_id: str) -> int:
+    """The version holding `run_id`'s commit: the first whose snapshot knows its app transaction.
+
+    Not `table.version()`, which may already include a concurrent writer's later commit, nor
+    `history()`, which numbers commits from the newest version in storage and so shifts when
+    another writer commits while it reads.
+    """
+    version = table.version()
+    while version > 0:
+        table.load_as_version(version - 1)
+        if table.transaction_version(app_id(run_id)) is None:
+            break
+        version -= 1
+    return version
+
+
 def commit_parts(
     table_uri: str,
     schema: pa.Schema,
@@ -160,8 +195,10 @@ def commit_parts(
 ) -> int | None:
     """Commit every part of a run in ONE Delta transaction tagged with the run id.
 
-    Returns the new table version, or None when the run had already committed (a retry).
-    Concurrent writers are handled by Delta's optimistic concurrency: blind appends retry.
+    Returns the version of that commit, or None when the run had already committed (a retry, or
+    another process with the same run id that won the race). Concurrent writers of different runs
+    are handled by Delta's optimistic concurrency: blind appends retry. A writer that keeps
+    losing gets `CommitConflictError`, and the table is left valid.
     """
     parts = list(parts)
     counts = {"rows": sum(p.rows for p in parts), "files": len(parts)}
@@ -171,27 +208,24 @@ def commit_parts(
         app_transactions=[Transaction(app_id(run_id), 1, int(time.time() * 1000))],
     )
     actions = [p.add_action() for p in parts]
-    table = open_table(table_uri, storage_options)
-    if table is None:
+    table = _created(table_uri, schema, storage_options)
+    error: Exception | None = None
+    for _ in range(COMMIT_RETRIES):
+        table.update_incremental()
+        if table.transaction_version(app_id(run_id)) is not None:
+            return None
         try:
-            create_table_with_add_actions(
-                table_uri,
-                Schema.from_arrow(schema),
-                actions,
-                mode="error",
-                storage_options=storage_options,
-                commit_properties=props,
-            )
-            return 0
-        except Exception as exc:  # another writer created it first: append to theirs
-            if "already exists" not in str(exc).lower():
-                raise
-            table = DeltaTable(table_uri, storage_options=storage_options)
-    if table.transaction_version(app_id(run_id)) is not None:
-        return None
-    table.create_write_transaction(actions, "append", schema, commit_properties=props)
-    table.update_incremental()
-    return table.version()
+            table.create_write_transaction(actions, "append", schema, commit_properties=props)
+        except CommitFailedError as exc:  # e.g. a concurrent CREATE or the same run id
+            error = exc
+            continue
+        table.update_incremental()
+        return _version_of(table, run_id)
+    raise CommitConflictError(
+        f"run {run_id} could not commit to {table_uri}: other writers kept committing first",
+        details=[str(error)],
+        hint="rerun with the same run id: it commits once, or finds its commit already there",
+    )
 
 
 def append_table(
@@ -225,9 +259,10 @@ def latest_per_key(
     if table.num_rows == 0:
         return table
     ranked = table.sort_by([(key, "ascending"), *((c, "descending") for c in order)])
-    keys = ranked.column(key).to_pylist()
-    first = [i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]]
-    return ranked.take(pa.array(first, pa.int64()))
+    keys = ranked.column(key).combine_chunks()
+    changed = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+    first = pc.fill_null(pa.concat_arrays([pa.array([True]), changed]), True)
+    return ranked.filter(first)
 
 
 def latest_signal_values(

@@ -73,7 +73,7 @@ def _item_rows(table: DeltaTable, content_ids: list[str], columns: list[str]) ->
         "ORDER BY content_id, event_timestamp DESC, created_timestamp DESC"
     )
     reader = QueryBuilder().register("signal", table).execute(sql)
-    return pa.Table.from_batches(list(reader), schema=reader.schema)
+    return pa.RecordBatchReader.from_stream(reader).read_all()
 
 
 def values_as_of(

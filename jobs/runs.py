@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.standard import TIMESTAMP
 from jobs.lake import append_table, latest_per_key, open_table
@@ -91,12 +90,3 @@ def list_runs(settings: Settings, limit: int | None = None) -> pa.Table:
     last = latest_per_key(records, key="run_id", order=("finished_at",))
     runs = last.sort_by([("started_at", "descending"), ("run_id", "descending")])
     return runs.slice(0, limit) if limit else runs
-
-
-def succeeded_run_ids(settings: Settings, signal_ref: str) -> list[str]:
-    """Ids of the signal's runs that succeeded: whose outcomes a rerun may trust."""
-    runs = list_runs(settings)
-    ok = pc.and_(
-        pc.equal(runs.column("signal"), signal_ref), pc.equal(runs.column("status"), "succeeded")
-    )
-    return runs.filter(ok).column("run_id").to_pylist()

@@ -53,7 +53,7 @@ def test_extract_commits_good_rows_once_and_quarantines_bad_ones_with_reasons(
     assert record.status == "succeeded"
 
     table = DeltaTable(settings.signal_uri(SIGNAL.storage_name))
-    assert table.version() == 0  # one commit for the whole run
+    assert table.version() == 1  # created empty, then one commit for the whole run
     rows = pa.table(table.to_pyarrow_table())
     assert sorted(rows.column("content_id").to_pylist()) == sorted(
         set(ids) - {empty_id, bad_type_id}
@@ -91,7 +91,7 @@ def test_a_retried_run_id_that_already_committed_writes_nothing(settings: Settin
     assert first.status == "succeeded"
     assert again.status == "already-committed"
     table = DeltaTable(settings.signal_uri(SIGNAL.storage_name))
-    assert table.version() == 0
+    assert table.version() == 1
     assert table.to_pyarrow_table().num_rows == first.extracted
 
 

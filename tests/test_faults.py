@@ -19,9 +19,6 @@ the same instant. What is proved:
    committing parts to one table at the same instant (a barrier) all land once, or a retry of the
    same run id is refused with a conflict; the table stays valid.
 
-Where the product does not hold a property yet, the test is a strict xfail whose reason names
-the bug.
-
 The signal is `text_quality@1` throughout: it loads no model, so a job's length is set by its batch
 count and a restarted actor is back in seconds; the fault handling under test is the same for
 every extractor. Heavy modules (`jobs.extract` imports torch) are imported inside the functions
@@ -52,7 +49,6 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from jobs.errors import QuarantineThresholdError
 from jobs.failpoints import BEFORE_COMMIT, BEFORE_RUN_RECORD, BETWEEN_COMMITS, FAILPOINTS_ENV
 from jobs.lake import app_id, commit_parts, latest_per_key, open_table, write_part
 from jobs.settings import PROJECT_ROOT, Settings
@@ -537,18 +533,6 @@ def test_a_driver_killed_at_a_commit_failpoint_leaves_each_table_at_its_old_or_n
     assert (last[CRASHED_RUN]["status"], last[CRASHED_RUN]["snapshot_version"]) == ("running", 0)
 
 
-WEDGED = pytest.mark.xfail(
-    strict=True,
-    raises=QuarantineThresholdError,
-    reason=(
-        "product bug: the crashed run's quarantine rows are never trusted (its last status is "
-        "'running', or 'already-committed' after a retry with its id), so the next run "
-        "recomputes only those rows, quarantines all of them again and fails as systematic "
-        "(100 % > 5 %); so does every later run"
-    ),
-)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("failpoint", "same_run_id"),
@@ -557,8 +541,8 @@ WEDGED = pytest.mark.xfail(
         pytest.param(BEFORE_COMMIT, True, id="before-commit-same-run-id"),
         pytest.param(BETWEEN_COMMITS, False, id="between-commits-new-run-id"),
         pytest.param(BETWEEN_COMMITS, True, id="between-commits-same-run-id"),
-        pytest.param(BEFORE_RUN_RECORD, False, id="before-run-record-new-run-id", marks=WEDGED),
-        pytest.param(BEFORE_RUN_RECORD, True, id="before-run-record-same-run-id", marks=WEDGED),
+        pytest.param(BEFORE_RUN_RECORD, False, id="before-run-record-new-run-id"),
+        pytest.param(BEFORE_RUN_RECORD, True, id="before-run-record-same-run-id"),
     ],
 )
 def test_a_rerun_after_a_commit_failpoint_serves_what_an_uninterrupted_run_serves(
@@ -732,15 +716,6 @@ def test_two_processes_committing_parts_at_the_same_instant_both_land_once(
         assert sorted(_data_commits(table)) == sorted(runs + ["seed"] * seed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug (jobs/lake.py commit_parts): it returns table.version() after "
-        "update_incremental(), which includes a concurrent writer's later commit, and returns 0 "
-        "whenever create_table_with_add_actions did not raise, though delta-rs retries a "
-        "conflicting CREATE TABLE as version 1; RunRecord.signal_table_version is then wrong"
-    ),
-)
 def test_commit_parts_reports_the_version_of_its_own_commit(distinct_runs_race: Race) -> None:
     race = distinct_runs_race
     for index, uri in enumerate(race.tables):
@@ -770,15 +745,6 @@ def test_a_run_id_committed_by_two_processes_at_once_to_an_existing_table_lands_
         assert pa.table(table.to_pyarrow_table()).num_rows == 2 * RACE_ROWS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product bug (jobs/lake.py commit_parts): two writers of one run id that both find no "
-        "table both call create_table_with_add_actions(mode='error'); delta-rs commits the "
-        "second CREATE TABLE as version 1 (a new table id, the same app transaction) instead of "
-        "failing, so the run's rows land twice"
-    ),
-)
 def test_a_run_id_committed_by_two_processes_at_once_to_a_new_table_lands_once(
     tmp_path: Path,
 ) -> None:

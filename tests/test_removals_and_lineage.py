@@ -106,23 +106,25 @@ def test_lineage_history_as_of_and_maintenance_from_the_cli(settings: Settings) 
 
     lineage = runner.invoke(app, ["lineage", item, SIGNAL.ref])
     assert lineage.exit_code == 0, lineage.output
-    served, older = lineage.output.splitlines()[2:4]
-    assert served.split()[0] == "served" and second.run_id in served
-    assert f"{settings.default_snapshot_uri}@1" in served  # the edited snapshot's version
-    assert first.run_id in older and f"{settings.default_snapshot_uri}@0" in older
+    served, older = lineage.output.splitlines()[1:3]
+    assert served.split()[0] == "served" and f"run={second.run_id}" in served
+    assert f"snapshot={settings.default_snapshot_uri}@1" in served  # the edited snapshot
+    assert older.split()[0] == "earlier" and f"run={first.run_id}" in older
+    assert f"snapshot={settings.default_snapshot_uri}@0" in older
 
-    as_of = runner.invoke(app, ["get", item, "--signal", SIGNAL.ref, "--as-of", "0", "--json"])
+    # Version 0 is the empty table, 1 the first run's commit, 2 the second's.
+    as_of = runner.invoke(app, ["get", item, "--signal", SIGNAL.ref, "--as-of", "1", "--json"])
     assert as_of.exit_code == 0, as_of.output
-    now = runner.invoke(app, ["get", item, "--signal", SIGNAL.ref, "--as-of", "1", "--json"])
+    now = runner.invoke(app, ["get", item, "--signal", SIGNAL.ref, "--as-of", "2", "--json"])
     assert '"language": "fr"' in now.output and '"language": "fr"' not in as_of.output
 
     history = runner.invoke(app, ["history", SIGNAL.ref])
     assert history.exit_code == 0
-    assert [line.split()[0] for line in history.output.splitlines()[1:]] == ["1", "0"]
+    assert [line.split()[0] for line in history.output.splitlines()[1:]] == ["2", "1", "0"]
     assert second.run_id in history.output.splitlines()[1]
 
     compact = runner.invoke(app, ["compact", SIGNAL.ref])
-    assert compact.exit_code == 0 and "version 1 → 2" in compact.output
+    assert compact.exit_code == 0 and "version 2 → 3" in compact.output
     vacuum = runner.invoke(app, ["vacuum", SIGNAL.ref])
     assert vacuum.exit_code == 0 and "dry run: nothing deleted" in vacuum.output
 
