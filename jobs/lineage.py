@@ -73,7 +73,17 @@ def _item_rows(table: DeltaTable, content_ids: list[str], columns: list[str]) ->
         "ORDER BY content_id, event_timestamp DESC, created_timestamp DESC"
     )
     reader = QueryBuilder().register("signal", table).execute(sql)
-    return pa.RecordBatchReader.from_stream(reader).read_all()
+    rows = pa.RecordBatchReader.from_stream(reader).read_all()
+    return rows.cast(pa.schema([_without_views(f) for f in rows.schema]))
+
+
+def _without_views(field: pa.Field) -> pa.Field:
+    """DataFusion hands back string/binary *views*; pyarrow cannot sort those yet."""
+    if pa.types.is_string_view(field.type) or pa.types.is_large_string(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_binary_view(field.type) or pa.types.is_large_binary(field.type):
+        return field.with_type(pa.binary())
+    return field
 
 
 def values_as_of(
