@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 INPUT_HASH = "input_hash"
 LIVE = "live"
-_QUARANTINED = "quarantined"
+_VALUE, _TOMBSTONE, _QUARANTINED = "value", "tombstone", "quarantined"  # stored outcomes
 KIND = "_kind"  # what a row of the plan is: a snapshot row, a stored outcome, a removal
 SNAPSHOT = "snapshot"
 GONE = "gone"  # a live item the snapshot no longer has: tombstone it
@@ -44,7 +44,7 @@ OUTCOME_SCHEMA = pa.schema(
         pa.field(INPUT_HASH, pa.string()),
         pa.field("_at", TIMESTAMP),
         pa.field("_created", TIMESTAMP),
-        pa.field(KIND, pa.string()),  # "value", "removed" or "quarantined"
+        pa.field(KIND, pa.string()),  # _VALUE, _TOMBSTONE or _QUARANTINED
     ]
 )
 NEWEST_SCHEMA = pa.schema(
@@ -77,7 +77,7 @@ def trusted_run_ids(settings: Settings, signal: Signal) -> list[str]:
 
 def _from_signal(batch: pa.Table) -> pa.Table:
     hashes = batch.column(INPUT_HASH)
-    kind = pc.if_else(pc.equal(hashes, REMOVED_HASH), "removed", "value")
+    kind = pc.if_else(pc.equal(hashes, REMOVED_HASH), _TOMBSTONE, _VALUE)
     return _outcomes(
         batch, batch.column("event_timestamp"), batch.column("created_timestamp"), kind
     )
@@ -113,7 +113,7 @@ def newest(batch: pa.Table) -> pa.Table:
     stored = batch.filter(pc.not_equal(batch.column(KIND), _QUARANTINED))
     latest_stored = latest_per_key(stored, order=_ORDER)
     live = latest_stored.select(["content_id"]).append_column(
-        LIVE, pc.equal(latest_stored.column(KIND), "value")
+        LIVE, pc.equal(latest_stored.column(KIND), _VALUE)
     )
     joined = latest.select(["content_id", INPUT_HASH]).join(
         live, "content_id", join_type="left outer"
@@ -123,7 +123,7 @@ def newest(batch: pa.Table) -> pa.Table:
 
 def plan_batch(batch: pa.Table, *, full: bool) -> pa.Table:
     """All rows of a set of items — their snapshot rows and their stored outcomes — → the work
-    for them: the snapshot rows to compute, and one `removed` row per live item that left.
+    for them: the snapshot rows to compute, and one `GONE` row per live item that left.
 
     `full` computes every snapshot row, whatever is stored; removals are found all the same.
     """
