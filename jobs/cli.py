@@ -132,7 +132,7 @@ def _parse_actors(actors: str) -> tuple[int, int]:
 
 def _run_table(records: list[Any]) -> Table:
     table = Table(box=None, header_style="bold")
-    counts = ("read", "unchanged", "skipped", "extracted", "quarantined")
+    counts = ("read", "unchanged", "skipped", "extracted", "quarantined", "removed")
     for column in ("signal", "run", *counts, "status"):
         table.add_column(column, no_wrap=True, justify="right" if column in counts else "left")
     for r in records:
@@ -169,8 +169,9 @@ def extract(
 ) -> None:
     """Compute signals over a catalog snapshot with Ray and commit them to the lake.
 
-    Incremental: an item whose input hash (what the extractor reads, plus its version) is
-    already stored is not recomputed; `--full` recomputes everything.
+    Incremental: an item whose input hash (what the extractor reads, plus its version) equals
+    that of its newest stored outcome is not recomputed; `--full` recomputes everything. Items
+    that left the snapshot get a tombstone.
     """
     from jobs.extract import ExtractRequest
 
