@@ -28,7 +28,7 @@ from jobs.maintenance import (
 from jobs.settings import Settings
 
 SIGNAL = get_signal("audio_loudness@1")
-# Three runs of two parts each: the table's versions 0, 1 and 2.
+# Three runs of two parts each: the table's versions 1, 2 and 3 (0: the empty CREATE TABLE).
 RUNS = {
     "run-a": [["a1", "a2"], ["a3"]],
     "run-b": [["b1"], ["b2", "b3"]],
@@ -120,7 +120,7 @@ def test_compact_rewrites_files_without_changing_rows(
 
     table = DeltaTable(signal_table)
     assert (result.files_removed, result.files_added) == (6, 1)
-    assert (result.version_before, result.version_after) == (2, 3)
+    assert (result.version_before, result.version_after) == (3, 4)
     assert _contents(table) == before
     assert len(table.file_uris()) == 1
     newest = history(settings, SIGNAL.ref, limit=1)[0]
@@ -130,7 +130,7 @@ def test_compact_rewrites_files_without_changing_rows(
         SIGNAL.ref,
     )
     # The replaced files stay until a vacuum: older versions still read.
-    assert _ids(open_as_of(signal_table, 0)) == _ids_up_to(1)
+    assert _ids(open_as_of(signal_table, 1)) == _ids_up_to(1)
 
 
 def test_compact_of_a_signal_never_extracted_says_what_to_run(settings: Settings) -> None:
@@ -144,16 +144,17 @@ def test_history_lists_commits_newest_first_with_run_metadata(
 ) -> None:
     commits = history(settings, SIGNAL.ref)
 
-    assert [c["version"] for c in commits] == [2, 1, 0]
-    assert [c["run_id"] for c in commits] == ["run-c", "run-b", "run-a"]
-    assert [c["operation"] for c in commits] == ["WRITE", "WRITE", "CREATE TABLE"]
-    assert all(c["job"] == "extract" and c["snapshot_version"] == 4 for c in commits)
-    assert all(c["signal"] == SIGNAL.ref for c in commits)
+    assert [c["version"] for c in commits] == [3, 2, 1, 0]
+    assert [c["run_id"] for c in commits] == ["run-c", "run-b", "run-a", None]
+    assert [c["operation"] for c in commits] == ["WRITE", "WRITE", "WRITE", "CREATE TABLE"]
+    runs = commits[:3]
+    assert all(c["job"] == "extract" and c["snapshot_version"] == 4 for c in runs)
+    assert all(c["signal"] == SIGNAL.ref for c in runs)
     stamps = [c["timestamp"] for c in commits]
     assert all(t.utcoffset() == timedelta(0) for t in stamps)
     assert stamps == sorted(stamps, reverse=True)
     assert abs(datetime.now(UTC) - stamps[0]) < timedelta(minutes=1)
-    assert [c["version"] for c in history(settings, SIGNAL.ref, limit=2)] == [2, 1]
+    assert [c["version"] for c in history(settings, SIGNAL.ref, limit=2)] == [3, 2]
 
 
 @pytest.fixture
@@ -199,7 +200,7 @@ def test_vacuum_removes_old_orphans_and_keeps_every_committed_file(
         settings.quarantine_uri(SIGNAL.storage_name)
     )
     assert _ids(DeltaTable(signal_table)) == _ids_up_to(3)
-    assert _ids(open_as_of(signal_table, 0)) == _ids_up_to(1)
+    assert _ids(open_as_of(signal_table, 1)) == _ids_up_to(1)
 
 
 def test_vacuum_refuses_a_retention_under_the_minimum_unless_forced(
@@ -251,7 +252,8 @@ def test_resolve_as_of_refuses_anything_else_and_shows_the_forms(value: str) -> 
 
 
 def test_open_as_of_a_version_reads_that_version(signal_table: str) -> None:
-    assert _ids(open_as_of(signal_table, 1)) == _ids_up_to(2)
+    assert _ids(open_as_of(signal_table, 0)) == []
+    assert _ids(open_as_of(signal_table, 2)) == _ids_up_to(2)
     assert _ids(open_as_of(signal_table, None)) == _ids_up_to(3)
 
 
@@ -260,21 +262,21 @@ def test_open_as_of_a_time_reads_the_newest_version_committed_by_then(
 ) -> None:
     stamps = {c["version"]: c["timestamp"] for c in history(settings, SIGNAL.ref)}
 
-    assert _ids(open_as_of(signal_table, stamps[1])) == _ids_up_to(2)
-    just_before = stamps[1] - timedelta(milliseconds=1)
+    assert _ids(open_as_of(signal_table, stamps[2])) == _ids_up_to(2)
+    just_before = stamps[2] - timedelta(milliseconds=1)
     assert _ids(open_as_of(signal_table, just_before)) == _ids_up_to(1)
-    later = resolve_as_of((stamps[2] + timedelta(days=1)).isoformat())
+    later = resolve_as_of((stamps[3] + timedelta(days=1)).isoformat())
     assert _ids(open_as_of(signal_table, later)) == _ids_up_to(3)
 
 
-@pytest.mark.parametrize("as_of", [3, -1, datetime(2000, 1, 1, tzinfo=UTC)])
+@pytest.mark.parametrize("as_of", [4, -1, datetime(2000, 1, 1, tzinfo=UTC)])
 def test_open_as_of_outside_the_history_names_the_range(
     signal_table: str, as_of: int | datetime
 ) -> None:
     with pytest.raises(AsOfError) as raised:
         open_as_of(signal_table, as_of)
     text = raised.value.render()
-    assert "versions 0 to 2" in text
+    assert "versions 0 to 3" in text
     assert "committed from" in text
 
 
