@@ -480,7 +480,7 @@ def runs(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20
 
     table = Table(box=None, header_style="bold")
     columns = ("run_id", "signal", "snapshot_version", "read", "unchanged", "skipped",
-               "extracted", "quarantined", "status")  # fmt: skip
+               "extracted", "quarantined", "removed", "status")  # fmt: skip
     for column in columns:
         table.add_column(column)
     for row in list_runs(_settings(), limit).to_pylist():
