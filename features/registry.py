@@ -11,7 +11,16 @@ from features.errors import UnknownSignalError
 from features.signal import Signal
 
 # Modules of this package that hold machinery rather than declarations.
-_INFRASTRUCTURE = {"catalog", "errors", "registry", "signal", "standard", "types"}
+_INFRASTRUCTURE = {
+    "catalog",
+    "contract_doc",
+    "errors",
+    "registry",
+    "review",
+    "signal",
+    "standard",
+    "types",
+}
 
 
 @cache

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features import SignalsError, all_signals, get_signal
 from features.standard import SERVED_AT
+from jobs.cli_contracts import contracts_app
+from jobs.cli_output import console, err_console, handles_errors
 from jobs.settings import Settings
 
 app = typer.Typer(
@@ -25,27 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output (CI logs, `| tee`) gets a wide console instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handles_errors(fn: F) -> F:
-    """A user error prints its reason and exits 1; only a bug shows a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SignalsError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.render()}", highlight=False)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 AS_OF_OPTION = typer.Option(
     "--as-of", help="Read the lake as of a table version (12) or a time (2026-11-25T10:00Z)."
 )
@@ -552,6 +529,9 @@ def _first_ids(settings: Settings, n: int) -> list[str]:
         by_type.setdefault(cid.split(":")[0], cid)
     chosen = list(by_type.values())[:n]
     return chosen + [c for c in sorted(ids) if c not in chosen][: n - len(chosen)]
+
+
+app.add_typer(contracts_app, name="contracts")
 
 
 def main() -> None:
