@@ -60,7 +60,9 @@ def contract_document(signal: Signal, extractor_version: str | None = None) -> d
         "freshness_seconds": int(signal.freshness.total_seconds()),
         "extractor": signal.extractor,
         "extractor_version": extractor_version,
-        "standard_columns": {f.name: str(f.type) for f in STANDARD_FIELDS},
+        "standard_columns": {
+            f.name: {"arrow_type": str(f.type), "nullable": f.nullable} for f in STANDARD_FIELDS
+        },
         "features": {name: column_document(t) for name, t in signal.features.items()},
     }
 

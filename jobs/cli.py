@@ -531,6 +531,73 @@ def _first_ids(settings: Settings, n: int) -> list[str]:
     return chosen + [c for c in sorted(ids) if c not in chosen][: n - len(chosen)]
 
 
+@app.command()
+@handles_errors
+def profile(
+    signal: Annotated[str, typer.Argument(help="The signal, NAME@VERSION.")],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare with this run id, or NAME@VERSION's latest (default: the previous run)."
+        ),
+    ] = None,
+    psi_threshold: Annotated[float, typer.Option(help="PSI above this is drift.")] = 0.2,
+    ks_threshold: Annotated[float, typer.Option(help="A KS gap above this is drift.")] = 0.1,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report (with plots).")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the Markdown table.")] = None,
+) -> None:
+    """Drift of a signal's latest committed values against the previous run (or another base)."""
+    from features.profile import compare
+    from jobs.profile_report import html_report
+    from jobs.profile_report import markdown as drift_markdown
+    from jobs.profiles import profiles_of
+
+    settings = _settings()
+    ref = get_signal(signal).ref
+    found = profiles_of(settings, ref)
+    if not found:
+        raise SignalsError(f"{ref} has no profile yet", hint=f"run `signals extract {ref}`")
+    new = found[0]
+    if base is None:
+        if len(found) < 2:
+            raise SignalsError(f"{ref} has one profiled run: nothing to compare it with",
+                               hint="pass --base NAME@VERSION to compare two versions")  # fmt: skip
+        old = found[1]
+    elif "@" in base:
+        others = profiles_of(settings, get_signal(base).ref)
+        if not others:
+            raise SignalsError(f"{base} has no profile yet")
+        old = others[0]
+    else:
+        matching = [p for p in found if p.run_id == base]
+        if not matching:
+            raise SignalsError(f"{ref} has no profiled run {base!r}",
+                               details=[p.run_id for p in found[:5]])  # fmt: skip
+        old = matching[0]
+    drifts = compare(old.profile, new.profile, psi_threshold=psi_threshold,
+                     ks_threshold=ks_threshold)  # fmt: skip
+    base_label, new_label = f"{old.signal} {old.run_id}", f"{new.signal} {new.run_id}"
+    table = Table(box=None, header_style="bold")
+    for column in ("feature", "PSI", "KS", "null rate", "drift"):
+        table.add_column(column)
+    for d in sorted(drifts, key=lambda d: (not d.drifted, d.feature)):
+        table.add_row(
+            d.feature,
+            "—" if d.psi is None else f"{d.psi:.3f}",
+            "—" if d.ks is None else f"{d.ks:.3f}",
+            f"{d.null_rate[0]:.1%} → {d.null_rate[1]:.1%}",
+            "[bold red]yes[/]" if d.drifted else "no",
+        )
+    console.print(f"[bold]{ref}[/]: {base_label} → {new_label}", highlight=False)
+    console.print(table)
+    if html:
+        html.write_text(html_report(ref, base_label, new_label, drifts, old.profile, new.profile))
+        console.print(f"html report: {html}")
+    if markdown:
+        markdown.write_text(drift_markdown(ref, base_label, new_label, drifts))
+        console.print(f"markdown: {markdown}")
+
+
 app.add_typer(contracts_app, name="contracts")
 
 

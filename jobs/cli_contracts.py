@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -79,11 +79,84 @@ def check(
 @contracts_app.command()
 @handles_errors
 def export(
-    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="json (this project's), jsonschema, or odcs (YAML).")
+    ] = "json",
+    signal: Annotated[str | None, typer.Option(help="Only this signal, NAME[@VERSION].")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="A folder: one file per signal (default: stdout).")
+    ] = None,
 ) -> None:
-    """Every declared contract as JSON: a file that `contracts diff` and `check` accept."""
-    text = json.dumps(load_catalog(WORKTREE), indent=2)
-    if out:
-        out.write_text(text + "\n")
-    else:
+    """Export the declared contracts: `json` is what `contracts diff/check` read back; JSON
+    Schema and Open Data Contract Standard are for tools outside the project."""
+    import yaml
+
+    from features.contract_export import json_schema, odcs
+
+    catalog = load_catalog(WORKTREE)
+    if format == "json" and signal is None:
+        _emit(json.dumps(catalog, indent=2), out / "contracts.json" if out else None)
+        return
+    makers = {"json": lambda c: c, "jsonschema": json_schema, "odcs": odcs}
+    if format not in makers:
+        raise SignalsError(f"--format {format!r}: use json, jsonschema or odcs")
+    suffix = {"json": "contract.json", "jsonschema": "schema.json", "odcs": "odcs.yaml"}[format]
+    for contract in _selected(catalog, signal).values():
+        document = makers[format](contract)
+        text = (
+            yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+            if format == "odcs"
+            else json.dumps(document, indent=2)
+        )
+        name = f"{contract['name']}_v{contract['version']}.{suffix}"
+        _emit(text, out / name if out else None)
+
+
+def _emit(text: str, path: Path | None) -> None:
+    if path is None:
         typer.echo(text)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n")
+    console.print(f"wrote {path}")
+
+
+def _selected(catalog: dict[str, Any], signal: str | None) -> dict[str, Any]:
+    """Every contract, or the one `signal` names (NAME@VERSION, or NAME for its newest)."""
+    contracts = catalog["signals"]
+    if signal is None:
+        return contracts
+    name, _, version = signal.partition("@")
+    found = {r: c for r, c in contracts.items() if c["name"] == name}
+    if version:
+        found = {r: c for r, c in found.items() if str(c["version"]) == version.lstrip("v")}
+    if not found:
+        raise SignalsError(
+            f"no contract for {signal!r}", details=[f"declared: {', '.join(contracts)}"]
+        )
+    newest = max(found, key=lambda r: found[r]["version"])
+    return {newest: found[newest]}
+
+
+@contracts_app.command()
+@handles_errors
+def show(
+    signal: Annotated[str, typer.Argument(help="NAME[@VERSION] (default: the newest version).")],
+) -> None:
+    """One contract, readably: who owns and consumes it, what computes it, every column's rules."""
+    ((ref, c),) = _selected(load_catalog(WORKTREE), signal).items()
+    console.print(f"[bold]{ref}[/]  {c['description']}", highlight=False)
+    console.print(
+        f"owner {c['owner']} · consumers {', '.join(c['consumers']) or '—'} · "
+        f"entity {c['entity']} by {', '.join(c['key'])} · ttl {c['ttl_seconds'] // 86400} days\n"
+        f"extractor {c['extractor']} (code version {c['extractor_version'] or 'unknown'})",
+        highlight=False,
+    )
+    table = Table(box=None, header_style="bold")
+    for column in ("feature", "type", "null", "checks", "description"):
+        table.add_column(column)
+    for name, column in c["features"].items():
+        checks = ", ".join(f"{k}={v}" for k, v in column["checks"].items())
+        table.add_row(name, column["arrow_type"], "nullable" if column["nullable"] else "required",
+                      checks, column["description"])  # fmt: skip
+    console.print(table)

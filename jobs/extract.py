@@ -39,6 +39,7 @@ from jobs.errors import QuarantineThresholdError, SnapshotNotFoundError
 from jobs.failpoints import BEFORE_COMMIT, BEFORE_RUN_RECORD, BETWEEN_COMMITS, failpoint
 from jobs.lake import Part, commit_parts, has_committed, open_table, write_part
 from jobs.outcomes import GONE, KIND, PLAN_COLUMNS, planned
+from jobs.profiles import store_profile
 from jobs.removals import tombstones
 from jobs.runs import RunRecord, record_run
 from jobs.settings import Settings
@@ -520,6 +521,9 @@ def commit_run(
             operation=operation,
             storage_options=settings.storage_options,
         )
+    if record.signal_table_version is not None:
+        # What was committed, summarised for drift checks (`signals profile`).
+        store_profile(settings, signal, record.run_id, record.signal_table_version, signal_parts)
     failpoint(BEFORE_RUN_RECORD)
     record.finished_at = datetime.now(UTC)
     if systematic:

@@ -72,3 +72,7 @@ class Settings:
     @property
     def runs_uri(self) -> str:
         return self.lake_path("_runs")
+
+    @property
+    def profiles_uri(self) -> str:
+        return self.lake_path("_profiles")
