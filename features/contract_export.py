@@ -11,7 +11,8 @@ from typing import Any
 from features.standard import JOIN_KEY
 
 ODCS_API_VERSION = "v3.1.0"
-_JSON_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "string": "string"}
+# A feature kind's type name: JSON Schema's and ODCS's logical types agree on these.
+_TYPES = {"float": "number", "int": "integer", "bool": "boolean", "string": "string"}
 _STANDARD_JSON = {
     "string": {"type": "string"},
     "timestamp[us, tz=UTC]": {"type": "string", "format": "date-time"},
@@ -33,7 +34,7 @@ def _feature_schema(column: dict[str, Any]) -> dict[str, Any]:
             "maxItems": checks["dim"],
         }
     else:
-        schema = {"type": _JSON_TYPES[column["kind"]]}
+        schema = {"type": _TYPES[column["kind"]]}
         if "ge" in checks:
             schema["minimum"] = checks["ge"]
         if "le" in checks:
@@ -80,9 +81,7 @@ def _odcs_property(name: str, column: dict[str, Any]) -> dict[str, Any]:
         prop["items"] = {"name": "element", "logicalType": "number", "physicalType": "float"}
         prop["logicalTypeOptions"] = {"minItems": checks["dim"], "maxItems": checks["dim"]}
     else:
-        prop["logicalType"] = {"float": "number", "int": "integer"}.get(column["kind"]) or (
-            "boolean" if column["kind"] == "bool" else "string"
-        )
+        prop["logicalType"] = _TYPES[column["kind"]]
         bounds = {"minimum": checks.get("ge"), "maximum": checks.get("le")}
         if any(v is not None for v in bounds.values()):
             prop["logicalTypeOptions"] = {k: v for k, v in bounds.items() if v is not None}

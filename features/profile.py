@@ -1,6 +1,6 @@
 """Profiles of a signal's values and the drift between two of them.
 
-A profile is small and mergeable-free on purpose: per feature, the null rate and 101 quantiles
+A profile is small on purpose: per feature, the null rate and 101 quantiles
 (p0…p100) of its numeric values — an embedding contributes its vectors' L2 norms, a string or
 flag its category frequencies. From quantiles alone both drift statistics follow:
 

@@ -142,6 +142,7 @@ def _change(
 def diff_signal(ref: str, before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     """Changes within one signal version: its identity, extractor, metadata and columns."""
     changes = []
+    affected = _affected(before, after)
     fields = (
         ("entity-changed", ("entity", "key")),
         ("extractor-changed", ("extractor",)),
@@ -157,27 +158,26 @@ def diff_signal(ref: str, before: dict[str, Any], after: dict[str, Any]) -> list
         new = {k: after.get(k) for k in keys}
         if old != new:
             shown = (old, new) if len(keys) > 1 else (old[keys[0]], new[keys[0]])
-            changes.append(_change(rule, ref, None, *shown, _affected(before, after)))
+            changes.append(_change(rule, ref, None, *shown, affected))
     old_version, new_version = before.get("extractor_version"), after.get("extractor_version")
     same_extractor = before.get("extractor") == after.get("extractor")
     if same_extractor and None not in (old_version, new_version) and old_version != new_version:
         changes.append(
-            _change("extractor-version-changed", ref, None, old_version, new_version, after)
+            _change("extractor-version-changed", ref, None, old_version, new_version, affected)
         )
     old_columns, new_columns = before["features"], after["features"]
     for name in [*old_columns, *(c for c in new_columns if c not in old_columns)]:
-        doc = _affected(before, after)
         if name not in new_columns:
             changes.append(
-                _change("column-removed", ref, name, old_columns[name]["kind"], None, doc)
+                _change("column-removed", ref, name, old_columns[name]["kind"], None, affected)
             )
         elif name not in old_columns:
             column = new_columns[name]
             rule = "optional-column-added" if column["nullable"] else "required-column-added"
-            changes.append(_change(rule, ref, name, None, column["kind"], doc))
+            changes.append(_change(rule, ref, name, None, column["kind"], affected))
         else:
             changes += [
-                _change(rule, ref, name, old, new, doc)
+                _change(rule, ref, name, old, new, affected)
                 for rule, old, new in diff_column(old_columns[name], new_columns[name])
             ]
     return changes
@@ -250,7 +250,7 @@ _CHECKS: dict[str, Callable[[Any, Any], list[str]]] = {
 
 
 def breaking(changes: Iterable[Change]) -> list[Change]:
-    """The changes a gate refuses: breaking ones within a version that exists on both sides."""
+    """The changes a gate refuses: every breaking one (a removed version included)."""
     return [c for c in changes if c.severity is Severity.BREAKING]
 
 

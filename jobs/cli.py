@@ -548,7 +548,7 @@ def profile(
 ) -> None:
     """Drift of a signal's latest committed values against the previous run (or another base)."""
     from features.profile import compare
-    from jobs.profile_report import html_report
+    from jobs.profile_report import drift_rows, html_report
     from jobs.profile_report import markdown as drift_markdown
     from jobs.profiles import profiles_of
 
@@ -580,14 +580,8 @@ def profile(
     table = Table(box=None, header_style="bold")
     for column in ("feature", "PSI", "KS", "null rate", "drift"):
         table.add_column(column)
-    for d in sorted(drifts, key=lambda d: (not d.drifted, d.feature)):
-        table.add_row(
-            d.feature,
-            "—" if d.psi is None else f"{d.psi:.3f}",
-            "—" if d.ks is None else f"{d.ks:.3f}",
-            f"{d.null_rate[0]:.1%} → {d.null_rate[1]:.1%}",
-            "[bold red]yes[/]" if d.drifted else "no",
-        )
+    for *cells, drifted in drift_rows(drifts):
+        table.add_row(*cells, "[bold red]yes[/]" if drifted else "no")
     console.print(f"[bold]{ref}[/]: {base_label} → {new_label}", highlight=False)
     console.print(table)
     if html:

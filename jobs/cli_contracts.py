@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from rich.table import Table
 from features import SignalsError
 from jobs.cli_output import console, handles_errors
 from jobs.contracts import WORKTREE, load_catalog
+
+if TYPE_CHECKING:
+    from features.review import Change
 
 contracts_app = typer.Typer(
     help="Feature contracts: review changes between revisions, gate breaking ones, export.",
@@ -21,7 +24,7 @@ contracts_app = typer.Typer(
 HEAD_OPTION = typer.Option(help="The changed side: a git revision, WORKTREE, or a contracts file.")
 
 
-def _review_table(changes: list) -> Table:  # list[Change]
+def _review_table(changes: list[Change]) -> Table:
     table = Table(box=None, header_style="bold")
     for column in ("severity", "rule", "change", "consumers"):
         table.add_column(column)

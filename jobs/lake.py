@@ -53,7 +53,8 @@ def app_id(run_id: str) -> str:
     return f"{APP_ID_PREFIX}:{run_id}"
 
 
-def _split_uri(uri: str, storage_options: dict[str, str] | None) -> tuple[pafs.FileSystem, str]:
+def split_uri(uri: str, storage_options: dict[str, str] | None) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem for `uri` and the path on it (S3 with the lake's credentials)."""
     if uri.startswith("s3://") and storage_options:
         opts = {k.upper(): v for k, v in storage_options.items()}
         fs = pafs.S3FileSystem(
@@ -127,7 +128,7 @@ def write_part(
     storage_options: dict[str, str] | None = None,
 ) -> Part:
     """Write one Parquet file into the table folder without committing it (worker side)."""
-    fs, root = _split_uri(table_uri, storage_options)
+    fs, root = split_uri(table_uri, storage_options)
     name = f"part-{run_id}-{uuid.uuid4().hex}.parquet"
     fs.create_dir(root, recursive=True)
     path = f"{root.rstrip('/')}/{name}"

@@ -20,6 +20,20 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def drift_rows(drifts: list[Drift]) -> list[tuple[str, str, str, str, bool]]:
+    """(feature, PSI, KS, null rate, drifted) per feature, drifted first: both reports' table."""
+    return [
+        (
+            d.feature,
+            _fmt(d.psi),
+            _fmt(d.ks),
+            f"{d.null_rate[0]:.1%} → {d.null_rate[1]:.1%}",
+            d.drifted,
+        )
+        for d in sorted(drifts, key=lambda d: (not d.drifted, d.feature))
+    ]
+
+
 def markdown(signal: str, base: str, new: str, drifts: list[Drift]) -> str:
     """The comparison as a Markdown table, drifted features first."""
     flagged = [d for d in drifts if d.drifted]
@@ -31,12 +45,8 @@ def markdown(signal: str, base: str, new: str, drifts: list[Drift]) -> str:
         "| feature | PSI | KS | null rate | drift |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for d in sorted(drifts, key=lambda d: (not d.drifted, d.feature)):
-        nulls = f"{d.null_rate[0]:.1%} → {d.null_rate[1]:.1%}"
-        lines.append(
-            f"| `{d.feature}` | {_fmt(d.psi)} | {_fmt(d.ks)} | {nulls} | "
-            f"{'**yes**' if d.drifted else 'no'} |"
-        )
+    for feature, p, k, nulls, drifted in drift_rows(drifts):
+        lines.append(f"| `{feature}` | {p} | {k} | {nulls} | {'**yes**' if drifted else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -98,12 +108,10 @@ def html_report(
             f"<p>{what} · PSI {_fmt(d.psi)} · KS {_fmt(d.ks)} · null rate "
             f"{d.null_rate[0]:.1%} → {d.null_rate[1]:.1%}</p>{plot}</section>"
         )
-    table = markdown(signal, base, new, drifts)
-    rows = [line for line in table.splitlines() if line.startswith("| `")]
     cells = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c.strip(' `*'))}</td>" for c in r.strip("|").split("|"))
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in (*row[:4], "yes" if row[4] else "no"))
         + "</tr>"
-        for r in rows
+        for row in drift_rows(drifts)
     )  # fmt: skip
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"

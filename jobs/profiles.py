@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from features.profile import embedding_norms, profile_table
 from features.signal import Signal
 from features.standard import REMOVED_HASH, TIMESTAMP
-from jobs.lake import Part, _split_uri, append_table, open_table
+from jobs.lake import Part, append_table, open_table, split_uri
 from jobs.settings import Settings
 
 PROFILES_SCHEMA = pa.schema(
@@ -41,7 +41,7 @@ def profile_parts(
 ) -> dict[str, Any]:
     """Profile the value rows of some part files of a table, one file at a time: an embedding is
     reduced to its norms as each file is read, so a run's vectors are never all in memory."""
-    fs, root = _split_uri(table_uri, storage_options)
+    fs, root = split_uri(table_uri, storage_options)
     pieces = []
     for path in paths:
         part = pq.read_table(f"{root.rstrip('/')}/{path}", filesystem=fs,

@@ -45,52 +45,62 @@ def _rules(head: Signal | list[Signal], base: Signal | list[Signal] = BASE,
     return [c.rule.name for c in changes]
 
 
-@pytest.mark.parametrize(
-    ("head", "rule"),
-    [
-        (_with(lufs=None), "column-removed"),
-        (
-            _with(lufs=Float(ge=-70, le=0, nullable=True, description="integrated loudness")),
-            "column-made-optional",
-        ),
-        (_with(mood=String(isin=("calm", "happy"))), "column-made-required"),
-        (_with(clipped=String()), "column-type-changed"),
-        (_with(lufs=Float(ge=-60, le=0, description="integrated loudness")), "range-narrowed"),
-        (_with(lufs=Float(ge=-70, le=-1, description="integrated loudness")), "range-narrowed"),
-        (_with(lufs=Float(ge=-90, le=0, description="integrated loudness")), "range-widened"),
-        (_with(lufs=Float(ge=-70, description="integrated loudness")), "range-widened"),
-        (_with(mood=String(isin=("calm",), nullable=True)), "allowed-values-removed"),
-        (_with(mood=String(isin=("calm", "happy", "sad"), nullable=True)), "allowed-values-added"),
-        (_with(mood=String(nullable=True)), "allowed-values-added"),
-        (_with(clipped=Bool(), tempo=Float(nullable=True)), "optional-column-added"),
-        (_with(tempo=Float()), "required-column-added"),
-        (_with(embedding=Embedding(dim=16, normalized=True)), "embedding-dim-changed"),
-        (_with(embedding=Embedding(dim=8)), "embedding-norm-changed"),
-        (replace(BASE, extractor="extractors.audio:LoudnessV2"), "extractor-changed"),
-        (replace(BASE, description="Integrated loudness, EBU R128."), "description-changed"),
-        (_with(lufs=Float(ge=-70, le=0, description="LUFS")), "description-changed"),
-        (replace(BASE, owner="audio-team"), "owner-changed"),
-        (replace(BASE, tags={"modality": "audio", "tier": "gold"}), "tags-changed"),
-        (replace(BASE, consumers=("search",)), "consumers-changed"),
-        (replace(BASE, ttl=timedelta(days=7)), "ttl-changed"),
-        (replace(BASE, freshness=timedelta(hours=6)), "freshness-changed"),
-        ([], "signal-removed"),
-        ([BASE, replace(BASE, version=2)], "signal-added"),
-    ],
-)
+PAIRS: list[tuple[Signal | list[Signal], str]] = [
+    (_with(lufs=None), "column-removed"),
+    (
+        _with(lufs=Float(ge=-70, le=0, nullable=True, description="integrated loudness")),
+        "column-made-optional",
+    ),
+    (_with(mood=String(isin=("calm", "happy"))), "column-made-required"),
+    (_with(clipped=String()), "column-type-changed"),
+    (_with(lufs=Float(ge=-60, le=0, description="integrated loudness")), "range-narrowed"),
+    (_with(lufs=Float(ge=-70, le=-1, description="integrated loudness")), "range-narrowed"),
+    (_with(lufs=Float(ge=-90, le=0, description="integrated loudness")), "range-widened"),
+    (_with(lufs=Float(ge=-70, description="integrated loudness")), "range-widened"),
+    (_with(mood=String(isin=("calm",), nullable=True)), "allowed-values-removed"),
+    (_with(mood=String(isin=("calm", "happy", "sad"), nullable=True)), "allowed-values-added"),
+    (_with(mood=String(nullable=True)), "allowed-values-added"),
+    (_with(clipped=Bool(), tempo=Float(nullable=True)), "optional-column-added"),
+    (_with(tempo=Float()), "required-column-added"),
+    (_with(embedding=Embedding(dim=16, normalized=True)), "embedding-dim-changed"),
+    (_with(embedding=Embedding(dim=8)), "embedding-norm-changed"),
+    (replace(BASE, extractor="extractors.audio:LoudnessV2"), "extractor-changed"),
+    (replace(BASE, description="Integrated loudness, EBU R128."), "description-changed"),
+    (_with(lufs=Float(ge=-70, le=0, description="LUFS")), "description-changed"),
+    (replace(BASE, owner="audio-team"), "owner-changed"),
+    (replace(BASE, tags={"modality": "audio", "tier": "gold"}), "tags-changed"),
+    (replace(BASE, consumers=("search",)), "consumers-changed"),
+    (replace(BASE, ttl=timedelta(days=7)), "ttl-changed"),
+    (replace(BASE, freshness=timedelta(hours=6)), "freshness-changed"),
+    ([], "signal-removed"),
+    ([BASE, replace(BASE, version=2)], "signal-added"),
+]
+
+
+@pytest.mark.parametrize(("head", "rule"), PAIRS)
 def test_each_rule_fires_on_its_change_and_nothing_else_does(
     head: Signal | list[Signal], rule: str
 ) -> None:
     assert _rules(head) == [rule]
 
 
-def test_every_rule_is_documented_and_exercised() -> None:
+def test_every_rule_is_documented_and_has_a_before_after_pair_here() -> None:
     assert all(r.doc.endswith(".") and r.name == name for name, r in RULES.items())
+    paired = {rule for _, rule in PAIRS} | {"extractor-version-changed", "entity-changed"}
+    assert paired == set(RULES)
 
 
 def test_the_extractor_code_version_changing_in_place_is_breaking() -> None:
     assert _rules(BASE, versions=("1", "2")) == ["extractor-version-changed"]
     assert _rules(BASE, versions=("1", "1")) == []
+
+
+def test_a_new_entity_key_is_breaking() -> None:
+    # Entity and key come from `features.standard`, not a declaration: edit the document.
+    base = catalog_document([BASE])
+    head = catalog_document([BASE])
+    head["signals"][BASE.ref]["key"] = ["content_id", "market"]
+    assert [c.rule.name for c in diff_catalogs(base, head)] == ["entity-changed"]
 
 
 def test_harmless_edits_never_fire_a_breaking_rule() -> None:
