@@ -120,19 +120,23 @@ class Drift:
     drifted: bool
 
 
-def compare(
-    base: dict[str, Any],
-    new: dict[str, Any],
-    *,
-    psi_threshold: float = 0.2,
-    ks_threshold: float = 0.1,
-    null_rate_threshold: float = 0.05,
-) -> list[Drift]:
-    """Each feature of `new` against `base`: PSI and KS where both have values, the null rates.
+@dataclass(frozen=True)
+class DriftThresholds:
+    """Past which a feature has drifted.
 
     Defaults follow common practice: PSI > 0.2 is a significant shift, a KS gap over 0.1 a clear
     one, and a null rate that moved more than 5 points is a pipeline change worth a look.
     """
+
+    psi: float = 0.2
+    ks: float = 0.1
+    null_rate: float = 0.05
+
+
+def compare(
+    base: dict[str, Any], new: dict[str, Any], thresholds: DriftThresholds = DriftThresholds()
+) -> list[Drift]:
+    """Each feature of `new` against `base`: PSI and KS where both have values, the null rates."""
     found = []
     for name, now in new["features"].items():
         before = base["features"].get(name)
@@ -148,9 +152,9 @@ def compare(
         elif "categories" in before and "categories" in now:
             p = category_psi(before["categories"], now["categories"])
         drifted = (
-            (p is not None and p > psi_threshold)
-            or (k is not None and k > ks_threshold)
-            or abs(nulls[1] - nulls[0]) > null_rate_threshold
+            (p is not None and p > thresholds.psi)
+            or (k is not None and k > thresholds.ks)
+            or abs(nulls[1] - nulls[0]) > thresholds.null_rate
         )
         found.append(Drift(name, p, k, nulls, drifted))
     return found

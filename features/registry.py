@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from functools import cache
 
 import features as _package
@@ -39,7 +40,27 @@ def all_signals() -> tuple[Signal, ...]:
                 if value.ref in found and found[value.ref] is not value:
                     raise ValueError(f"signal {value.ref} is declared twice")
                 found[value.ref] = value
-    return tuple(sorted(found.values(), key=lambda s: (s.name, s.version)))
+    signals = tuple(sorted(found.values(), key=lambda s: (s.name, s.version)))
+    check_pinning(signals)
+    return signals
+
+
+def check_pinning(signals: Iterable[Signal]) -> None:
+    """Refuse a consumer group that lists two versions of one signal.
+
+    A feature service pins one version of each signal: with two, their features share names and
+    a consumer could not say which version it reads. Moving to a new major is moving the group
+    from one declaration's `consumers` to the other's.
+    """
+    pinned: dict[tuple[str, str], int] = {}
+    for signal in signals:
+        for group in signal.consumers:
+            earlier = pinned.setdefault((group, signal.name), signal.version)
+            if earlier != signal.version:
+                raise ValueError(
+                    f"feature service {group!r} lists {signal.name}@{earlier} and "
+                    f"{signal.ref}: a feature service pins one version of each signal"
+                )
 
 
 def get_signal(ref: str) -> Signal:

@@ -65,6 +65,10 @@ RULES: dict[str, Rule] = {
     **_rules(
         Severity.COMPATIBLE,
         ("signal-added", "A new signal version: nobody reads it yet."),
+        (
+            "signal-retired",
+            "A superseded version that no feature service includes is gone; a newer major serves.",
+        ),
         ("optional-column-added", "A new nullable feature: old rows read it as null."),
         ("column-made-optional", "A required feature may now be null: the check was loosened."),
         ("range-widened", "A bound was removed or loosened: every stored value still fits."),
@@ -123,7 +127,8 @@ def diff_catalogs(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
     for ref in sorted(before.keys() | after.keys()):
         if ref not in after:
             old = before[ref]
-            changes.append(_change("signal-removed", ref, None, old["features"], None, old))
+            rule = "signal-retired" if _retirable(ref, old, after) else "signal-removed"
+            changes.append(_change(rule, ref, None, old["features"], None, old))
         elif ref not in before:
             new = after[ref]
             changes.append(_change("signal-added", ref, None, None, list(new["features"]), new))
@@ -131,6 +136,16 @@ def diff_catalogs(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
             changes += diff_signal(ref, before[ref], after[ref])
     order = list(Severity)
     return sorted(changes, key=lambda c: (order.index(c.severity), c.signal, c.column or ""))
+
+
+def _retirable(ref: str, old: dict[str, Any], after: dict[str, Any]) -> bool:
+    """A version may go once its consumers moved and a newer major of the signal is declared."""
+    name, _, version = ref.partition("@")
+    newer = any(
+        other.partition("@")[0] == name and int(other.partition("@")[2]) > int(version)
+        for other in after
+    )
+    return newer and not old.get("consumers")
 
 
 def _change(
@@ -260,7 +275,8 @@ def fix_for(change: Change) -> str:
     if change.rule.name == "signal-removed":
         return (
             f"keep {change.signal} declared while {', '.join(change.consumers) or 'anyone'} "
-            "reads it; retire it once its consumers moved"
+            f"reads it; move them to a newer {name} (its `consumers`), backfill it, then retire "
+            f"{change.signal}"
         )
     return (
         f"declare {name}@{int(version) + 1} with this change and leave {change.signal} as it "

@@ -122,3 +122,31 @@ text_quality = Signal(
     ttl=timedelta(days=365),
     freshness=timedelta(days=7),
 )
+
+# v2 is a new major because it drops `length_chars` and `is_empty` (breaking for v1's readers);
+# v1 keeps serving `catalog-quality` until that feature service moves here and v1 is retired.
+text_quality_v2 = Signal(
+    name="text_quality",
+    version=2,
+    description=(
+        "Catalog-hygiene flags per field: each of title and description on its own, its length "
+        "in characters after trimming and whether it is missing (blank or null), so an item with "
+        "a long title and no description shows. The other flags are v1's: too short (< 20 "
+        "characters joined), a field in capitals, mojibake."
+    ),
+    owner="content-understanding",
+    tags={"modality": "text"},
+    consumers=(),
+    extractor="extractors.text:TextFieldQuality",
+    features={
+        "title_chars": Int(ge=0),
+        "description_chars": Int(ge=0),
+        "title_missing": Bool(),
+        "description_missing": Bool(),
+        "is_too_short": Bool(),
+        "is_all_caps": Bool(),
+        "has_mojibake": Bool(),
+    },
+    ttl=timedelta(days=365),
+    freshness=timedelta(days=7),
+)

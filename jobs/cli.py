@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+T = TypeVar("T")
 AS_OF_OPTION = typer.Option(
     "--as-of", help="Read the lake as of a table version (12) or a time (2026-11-25T10:00Z)."
 )
@@ -117,32 +120,61 @@ def _run_table(records: list[Any]) -> Table:
     return table
 
 
+# The options of every command that runs extractors over a snapshot (extract, backfill).
+SnapshotOpt = Annotated[str | None, typer.Option(help="Catalog snapshot URI.")]
+SnapshotVersionOpt = Annotated[int | None, typer.Option(help="Read this Delta version.")]
+RunIdOpt = Annotated[str | None, typer.Option(help="Reuse a run id to retry a run safely.")]
+BatchSizeOpt = Annotated[int | None, typer.Option(help="Rows per extractor call.")]
+ActorsOpt = Annotated[str, typer.Option(help="Actor pool size, N or MIN:MAX.")]
+CpusOpt = Annotated[float, typer.Option(help="CPUs reserved per actor.")]
+GpusOpt = Annotated[
+    float | None, typer.Option(help="GPUs per actor (default: 1 when the cluster has GPUs).")
+]
+DeviceOpt = Annotated[str | None, typer.Option(help="Force a torch device, e.g. cpu.")]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(help="Fail the run when more than this share of rows is quarantined."),
+]
+FullOpt = Annotated[
+    bool, typer.Option("--full", help="Recompute every item, not only those whose inputs changed.")
+]
+
+
+def _request(signal: str, options: dict[str, Any]) -> Any:
+    """The `ExtractRequest` of one signal from the run options extract and backfill share."""
+    from jobs.extract import ExtractRequest
+
+    shared = {k: options[k] for k in _RUN_OPTIONS}
+    low, high = _parse_actors(shared.pop("actors"))
+    return ExtractRequest(
+        signal=signal,
+        snapshot_uri=shared.pop("snapshot"),
+        min_actors=low,
+        max_actors=high,
+        **shared,
+    )
+
+
+_RUN_OPTIONS = ("snapshot", "snapshot_version", "run_id", "batch_size", "actors", "cpus_per_actor",
+                "gpus_per_actor", "device", "quarantine_threshold", "full")  # fmt: skip
+
+
 @app.command()
 @handles_errors
 def extract(
     signals: Annotated[
         list[str] | None, typer.Argument(help="Signals to compute, NAME@VERSION (default: all).")
     ] = None,
-    snapshot: Annotated[str | None, typer.Option(help="Catalog snapshot URI.")] = None,
-    snapshot_version: Annotated[int | None, typer.Option(help="Read this Delta version.")] = None,
-    run_id: Annotated[
-        str | None, typer.Option(help="Reuse a run id to retry a run safely.")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per extractor call.")] = None,
-    actors: Annotated[str, typer.Option(help="Actor pool size, N or MIN:MAX.")] = "1",
-    cpus_per_actor: Annotated[float, typer.Option(help="CPUs reserved per actor.")] = 1.0,
-    gpus_per_actor: Annotated[
-        float | None, typer.Option(help="GPUs per actor (default: 1 when the cluster has GPUs).")
-    ] = None,
-    device: Annotated[str | None, typer.Option(help="Force a torch device, e.g. cpu.")] = None,
-    quarantine_threshold: Annotated[
-        float | None,
-        typer.Option(help="Fail the run when more than this share of rows is quarantined."),
-    ] = None,
-    full: Annotated[
-        bool,
-        typer.Option("--full", help="Recompute every item, not only those whose inputs changed."),
-    ] = False,
+    snapshot: SnapshotOpt = None,
+    snapshot_version: SnapshotVersionOpt = None,
+    run_id: RunIdOpt = None,
+    batch_size: BatchSizeOpt = None,
+    actors: ActorsOpt = "1",
+    cpus_per_actor: CpusOpt = 1.0,
+    gpus_per_actor: GpusOpt = None,
+    device: DeviceOpt = None,
+    quarantine_threshold: ThresholdOpt = None,
+    full: FullOpt = False,
 ) -> None:
     """Compute signals over a catalog snapshot with Ray and commit them to the lake.
 
@@ -150,41 +182,105 @@ def extract(
     that of its newest stored outcome is not recomputed; `--full` recomputes everything. Items
     that left the snapshot get a tombstone.
     """
-    from jobs.extract import ExtractRequest
-
+    options = dict(locals())  # the run options by name (`_RUN_OPTIONS`)
     settings = _settings()
-    low, high = _parse_actors(actors)
     chosen = [get_signal(s) for s in signals] if signals else item_signals()
     records = []
     for signal in chosen:
-        request = ExtractRequest(
-            signal=signal.ref,
-            snapshot_uri=snapshot,
-            snapshot_version=snapshot_version,
-            run_id=run_id,
-            batch_size=batch_size,
-            min_actors=low,
-            max_actors=high,
-            cpus_per_actor=cpus_per_actor,
-            gpus_per_actor=gpus_per_actor,
-            device=device,
-            quarantine_threshold=quarantine_threshold,
-            full=full,
-        )
+        request = _request(signal.ref, options)
         records.append(_extract_with_progress(settings, request))
     console.print(_run_table(records))
 
 
-def _extract_with_progress(settings: Settings, request: Any) -> Any:
-    from jobs.extract import run_extract, snapshot_rows
+@app.command()
+@handles_errors
+def backfill(
+    signal: Annotated[str, typer.Argument(help="The version to compute, NAME@VERSION.")],
+    snapshot: SnapshotOpt = None,
+    snapshot_version: SnapshotVersionOpt = None,
+    run_id: RunIdOpt = None,
+    batch_size: BatchSizeOpt = None,
+    actors: ActorsOpt = "1",
+    cpus_per_actor: CpusOpt = 1.0,
+    gpus_per_actor: GpusOpt = None,
+    device: DeviceOpt = None,
+    quarantine_threshold: ThresholdOpt = None,
+    full: FullOpt = False,
+    online: Annotated[
+        bool, typer.Option(help="Load the version into the online store afterwards.")
+    ] = True,
+) -> None:
+    """Compute one signal version over the whole catalog and serve it beside the older ones.
+
+    The older versions keep their tables, feature views and feature services; the report says
+    which feature services still pin them. Rerun after a failure: only missing items are computed.
+    """
+    options = dict(locals())  # the run options by name (`_RUN_OPTIONS`)
+    from jobs.backfill import run_backfill
+
+    settings = _settings()
+    ref = get_signal(signal).ref
+    request = _request(ref, options)
+    done = _with_progress(
+        settings,
+        request,
+        f"backfill {ref}",
+        lambda progress: run_backfill(settings, request, load_online=online, on_progress=progress),
+    )
+    _print_reasons(done.run)
+    console.print(_run_table([done.run]))
+    if done.materialized is not None:
+        _print_materialized(done.materialized)
+    _print_versions(done)
+
+
+def _print_versions(done: Any) -> None:
+    table = Table(box=None, header_style="bold", title="versions", title_justify="left")
+    for column in ("version", "feature services pinning it", "table"):
+        table.add_column(column)
+    for v in done.versions:
+        table.add_row(v.signal, ", ".join(v.consumers) or "—", "yes" if v.has_table else "no")
+    console.print(table)
+    new = next(v for v in done.versions if v.signal == done.run.signal)
+    for old in done.still_on_older:
+        console.print(
+            f"{', '.join(old.consumers)} still {'reads' if len(old.consumers) == 1 else 'read'} "
+            f"{old.signal}; to move, list them in "
+            f"{new.signal}'s consumers instead (a metadata change), then retire {old.signal}",
+            highlight=False,
+        )
+    if not new.consumers:
+        console.print(f"no feature service includes {new.signal} yet", highlight=False)
+
+
+def _with_progress(
+    settings: Settings, request: Any, label: str, job: Callable[[Callable[[int], None]], T]
+) -> T:
+    """Run `job` with a progress bar over the snapshot's rows; `job` gets the advance callback."""
+    from jobs.extract import snapshot_rows
 
     total = snapshot_rows(settings, request.snapshot_uri, request.snapshot_version)
     with _progress() as progress:
-        task = progress.add_task(f"extract {request.signal}", total=total)
-        record = run_extract(settings, request, on_progress=lambda n: progress.advance(task, n))
+        task = progress.add_task(label, total=total)
+        return job(lambda n: progress.advance(task, n))
+
+
+def _extract_with_progress(settings: Settings, request: Any) -> Any:
+    from jobs.extract import run_extract
+
+    record = _with_progress(
+        settings,
+        request,
+        f"extract {request.signal}",
+        lambda progress: run_extract(settings, request, on_progress=progress),
+    )
+    _print_reasons(record)
+    return record
+
+
+def _print_reasons(record: Any) -> None:
     for reason, count in record.reasons.items():
         console.print(f"  quarantined {count} × {reason}", highlight=False)
-    return record
 
 
 def item_signals() -> list[Any]:
@@ -541,8 +637,17 @@ def profile(
             help="Compare with this run id, or NAME@VERSION's latest (default: the previous run)."
         ),
     ] = None,
-    psi_threshold: Annotated[float, typer.Option(help="PSI above this is drift.")] = 0.2,
-    ks_threshold: Annotated[float, typer.Option(help="A KS gap above this is drift.")] = 0.1,
+    psi_threshold: Annotated[
+        float | None,
+        typer.Option(help="PSI above this is drift (default: $SIGNALS_DRIFT_PSI, 0.2)."),
+    ] = None,
+    ks_threshold: Annotated[
+        float | None,
+        typer.Option(help="A KS gap above this is drift (default: $SIGNALS_DRIFT_KS, 0.1)."),
+    ] = None,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help="Exit 1 when any feature drifted.")
+    ] = False,
     html: Annotated[Path | None, typer.Option(help="Write the HTML report (with plots).")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the Markdown table.")] = None,
 ) -> None:
@@ -574,8 +679,12 @@ def profile(
             raise SignalsError(f"{ref} has no profiled run {base!r}",
                                details=[p.run_id for p in found[:5]])  # fmt: skip
         old = matching[0]
-    drifts = compare(old.profile, new.profile, psi_threshold=psi_threshold,
-                     ks_threshold=ks_threshold)  # fmt: skip
+    thresholds = replace(
+        settings.drift,
+        psi=settings.drift.psi if psi_threshold is None else psi_threshold,
+        ks=settings.drift.ks if ks_threshold is None else ks_threshold,
+    )
+    drifts = compare(old.profile, new.profile, thresholds)
     base_label, new_label = f"{old.signal} {old.run_id}", f"{new.signal} {new.run_id}"
     table = Table(box=None, header_style="bold")
     for column in ("feature", "PSI", "KS", "null rate", "drift"):
@@ -590,6 +699,10 @@ def profile(
     if markdown:
         markdown.write_text(drift_markdown(ref, base_label, new_label, drifts))
         console.print(f"markdown: {markdown}")
+    drifted = [d.feature for d in drifts if d.drifted]
+    if fail_on_drift and drifted:
+        err_console.print(f"error: {ref} drifted in {', '.join(drifted)}", highlight=False)
+        raise typer.Exit(1)
 
 
 app.add_typer(contracts_app, name="contracts")

@@ -38,7 +38,7 @@ from features.validation import split_valid
 from jobs.errors import QuarantineThresholdError, SnapshotNotFoundError
 from jobs.failpoints import BEFORE_COMMIT, BEFORE_RUN_RECORD, BETWEEN_COMMITS, failpoint
 from jobs.lake import Part, commit_parts, has_committed, open_table, write_part
-from jobs.outcomes import GONE, KIND, PLAN_COLUMNS, planned
+from jobs.outcomes import GONE, INPUT_HASH, KIND, PLAN_COLUMNS, planned
 from jobs.profiles import store_profile
 from jobs.removals import tombstones
 from jobs.runs import RunRecord, record_run
@@ -46,7 +46,6 @@ from jobs.settings import Settings
 
 # Columns every extract reads besides the extractor's own inputs.
 _ALWAYS_READ = ("content_id", "content_type", "updated_at", "duration_ms")
-INPUT_HASH = "input_hash"
 ROWS_PER_JOIN_PARTITION = 250_000  # of the anti-join's hash shuffle
 
 

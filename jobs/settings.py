@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from features.profile import DriftThresholds
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,6 +34,7 @@ class Settings:
     storage_options: dict[str, str] = field(default_factory=dict)
     ray_num_cpus: int | None = None
     quarantine_threshold: float = 0.05
+    drift: DriftThresholds = field(default_factory=DriftThresholds)  # `signals profile`
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -48,6 +51,11 @@ class Settings:
             ray_num_cpus=int(cpus) if cpus else None,
             quarantine_threshold=float(
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
+            ),
+            drift=DriftThresholds(
+                psi=float(env.get("SIGNALS_DRIFT_PSI", base.drift.psi)),
+                ks=float(env.get("SIGNALS_DRIFT_KS", base.drift.ks)),
+                null_rate=float(env.get("SIGNALS_DRIFT_NULL_RATE", base.drift.null_rate)),
             ),
         )
 

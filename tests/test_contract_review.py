@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from features.contract_doc import catalog_document
+from features.registry import check_pinning
 from features.review import RULES, Severity, breaking, diff_catalogs, fix_for
 from features.signal import Signal
 from features.types import Bool, Embedding, FeatureType, Float, String
@@ -86,7 +87,11 @@ def test_each_rule_fires_on_its_change_and_nothing_else_does(
 
 def test_every_rule_is_documented_and_has_a_before_after_pair_here() -> None:
     assert all(r.doc.endswith(".") and r.name == name for name, r in RULES.items())
-    paired = {rule for _, rule in PAIRS} | {"extractor-version-changed", "entity-changed"}
+    paired = {rule for _, rule in PAIRS} | {
+        "extractor-version-changed",
+        "entity-changed",
+        "signal-retired",
+    }
     assert paired == set(RULES)
 
 
@@ -101,6 +106,25 @@ def test_a_new_entity_key_is_breaking() -> None:
     head = catalog_document([BASE])
     head["signals"][BASE.ref]["key"] = ["content_id", "market"]
     assert [c.rule.name for c in diff_catalogs(base, head)] == ["entity-changed"]
+
+
+def test_a_superseded_version_retires_only_once_no_feature_service_includes_it() -> None:
+    v2 = replace(BASE, version=2, consumers=("recommendations",))
+    moved = replace(BASE, consumers=("search",))  # one group moved to v2, one still on v1
+    assert _rules([v2], base=[moved, v2]) == ["signal-removed"]
+    assert _rules([v2], base=[replace(BASE, consumers=()), v2]) == ["signal-retired"]
+    # With no newer major it is a removal, whoever consumes it.
+    assert _rules([], base=[replace(BASE, consumers=())]) == ["signal-removed"]
+    # Removing the newer major while the old one stays is not a retirement either.
+    assert _rules([replace(BASE, consumers=())], base=[replace(BASE, consumers=()), v2]) == [
+        "signal-removed"
+    ]
+
+
+def test_a_feature_service_pins_one_version_of_each_signal() -> None:
+    check_pinning([BASE, replace(BASE, version=2, consumers=("ads",))])
+    with pytest.raises(ValueError, match="'search' lists loudness@1 and loudness@2"):
+        check_pinning([BASE, replace(BASE, version=2, consumers=("search",))])
 
 
 def test_harmless_edits_never_fire_a_breaking_rule() -> None:

@@ -28,8 +28,13 @@ def _catalog(items: int, *, padding: str = "") -> pa.Table:
     return pa.Table.from_pylist(rows, schema=catalog.schema)
 
 
+def _drifted(output: str) -> set[str]:
+    """The features the `signals profile` table marks as drifted."""
+    return {line.split()[0] for line in output.splitlines()[2:] if line.rstrip().endswith("yes")}
+
+
 def test_each_run_profiles_what_it_committed_and_the_cli_flags_the_drifted_feature(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_deltalake(settings.default_snapshot_uri, _catalog(200))
     first = run_extract(settings, ExtractRequest(signal=SIGNAL.ref))
@@ -50,12 +55,22 @@ def test_each_run_profiles_what_it_committed_and_the_cli_flags_the_drifted_featu
         app, ["profile", SIGNAL.ref, "--html", str(html), "--markdown", str(md)]
     )
     assert result.exit_code == 0, result.output
-    drifted = {
-        line.split()[0] for line in result.output.splitlines()[2:] if line.rstrip().endswith("yes")
-    }
+    drifted = _drifted(result.output)
     # Longer texts, so none is too short any more; the other flags did not move.
     assert drifted == {"length_chars", "is_too_short"}
     assert "<svg" in html.read_text() and "| `length_chars` |" in md.read_text()
+
+    gate = CliRunner().invoke(app, ["profile", SIGNAL.ref, "--fail-on-drift"])
+    assert gate.exit_code == 1 and "drifted in length_chars, is_too_short" in gate.output
+    # Thresholds are settings: a team that tolerates more sets them once, not per call.
+    monkeypatch.setenv("SIGNALS_DRIFT_PSI", "100")
+    monkeypatch.setenv("SIGNALS_DRIFT_KS", "1")
+    monkeypatch.setenv("SIGNALS_DRIFT_NULL_RATE", "1")
+    tolerant = CliRunner().invoke(app, ["profile", SIGNAL.ref, "--fail-on-drift"])
+    assert tolerant.exit_code == 0 and " yes" not in tolerant.output
+    strict = CliRunner().invoke(app, ["profile", SIGNAL.ref, "--psi-threshold", "0.2"])
+    assert _drifted(strict.output) == {"length_chars", "is_too_short"}  # both by PSI
+    monkeypatch.delenv("SIGNALS_DRIFT_PSI")
 
     same = CliRunner().invoke(app, ["profile", SIGNAL.ref, "--base", second.run_id])
     assert same.exit_code == 0 and " yes" not in same.output
