@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAY_AUTH_MODE := disabled
 
-.PHONY: venv demo test lint format clean
+.PHONY: venv redis demo test lint format clean
 
 venv: $(VENV)/.installed
 
@@ -21,10 +21,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# Debian's redis-server unpacked into the virtualenv for the tests (no root, no system service).
+redis: $(VENV)/redis/usr/bin/redis-server
+
+$(VENV)/redis/usr/bin/redis-server:
+	infra/redis/install-local.sh $(VENV)/redis
+
 demo: venv
 	$(BIN)/signals demo
 
-test: venv
+test: venv redis
 	$(BIN)/python -m pytest
 
 lint: venv

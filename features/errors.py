@@ -23,7 +23,7 @@ class SignalsError(Exception):
 
 
 class UnknownSignalError(SignalsError):
-    """A signal reference (`name@version`) that no declaration matches."""
+    """A signal reference (`name@version`) or a feature service that no declaration names."""
 
 
 class SchemaMismatchError(SignalsError):

@@ -82,3 +82,13 @@ def consumer_groups() -> dict[str, tuple[Signal, ...]]:
         for group in signal.consumers:
             groups.setdefault(group, []).append(signal)
     return {g: tuple(s) for g, s in sorted(groups.items())}
+
+
+def service_signals(service: str) -> tuple[Signal, ...]:
+    """The signals a feature service pins; an unknown name lists the known ones."""
+    groups = consumer_groups()
+    if service not in groups:
+        raise UnknownSignalError(
+            f"unknown feature service {service!r}", details=[f"declared: {', '.join(groups)}"]
+        )
+    return groups[service]

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from features import SignalsError, all_signals, get_signal
+from features.registry import service_signals
 from features.standard import SERVED_AT
 from jobs.cli_contracts import contracts_app
 from jobs.cli_output import console, err_console, handles_errors
@@ -339,6 +340,9 @@ def get(
     signal: Annotated[
         list[str] | None, typer.Option("--signal", help="Only these signals (NAME@VERSION).")
     ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", help="The signals of this feature service.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     as_of: Annotated[str | None, AS_OF_OPTION] = None,
 ) -> None:
@@ -346,9 +350,13 @@ def get(
     then, read from the lake's history."""
     from jobs.errors import NotServedError
 
+    if signal and service:
+        raise SignalsError("use --signal or --service, not both")
     chosen = [get_signal(s) for s in signal] if signal else None
+    if service is not None:
+        chosen = list(service_signals(service))
     if as_of is None:
-        from jobs.feast_ops import online_values
+        from jobs.client import online_values
 
         values = online_values(_settings(), content_ids, chosen)
         source = "served from the online store"
@@ -390,6 +398,41 @@ def get(
             + " no served signals",
             hint="is it in the catalog snapshot? has `signals extract` + `signals materialize` run?",
         )
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 6566,
+    no_access_log: Annotated[bool, typer.Option("--no-access-log")] = False,
+) -> None:
+    """Feast's HTTP feature server (POST /get-online-features) on the configured online store."""
+    from jobs.serve import run_server
+
+    run_server(_settings(), host, port, access_log=not no_access_log)
+
+
+@app.command("training-set")
+@handles_errors
+def training_set(
+    entities: Annotated[
+        Path, typer.Argument(help="Parquet or CSV: content_id, event_timestamp, any labels.")
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the training set (Parquet).")],
+    service: Annotated[str | None, typer.Option(help="The feature service to join.")] = None,
+    signal: Annotated[
+        list[str] | None, typer.Option("--signal", help="Or these signals (NAME@VERSION).")
+    ] = None,
+) -> None:
+    """A point-in-time-correct training set: each row gets the values served at its timestamp."""
+    from jobs.training_set import build_training_set
+
+    with console.status("point-in-time join over the Delta history"):
+        done = build_training_set(_settings(), entities, out, service=service, signals=signal)
+    console.print(f"wrote {done.rows} rows × {len(done.features)} features to {done.path}")
+    for name, count in done.filled.items():
+        console.print(f"  {name}: {count} of {done.rows} rows have a value", highlight=False)
 
 
 @app.command()
@@ -568,7 +611,7 @@ def demo(
     show: Annotated[int, typer.Option(help="How many content IDs to look up at the end.")] = 3,
 ) -> None:
     """The whole loop on the embedded defaults: sample → extract → materialize → get."""
-    from jobs.feast_ops import online_values
+    from jobs.client import online_values
     from jobs.materialize import materialize as run_materialize
     from jobs.sample_catalog import write_sample_catalog
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from jobs.lake import Part, commit_parts, has_committed, open_table, write_part
 from jobs.outcomes import GONE, INPUT_HASH, KIND, PLAN_COLUMNS, planned
 from jobs.profiles import store_profile
 from jobs.removals import tombstones
-from jobs.runs import RunRecord, record_run
+from jobs.runs import RunRecord, new_run_id, record_run
 from jobs.settings import Settings
 
 # Columns every extract reads besides the extractor's own inputs.
@@ -56,12 +55,6 @@ def load_extractor_class(path: str) -> type[Extractor]:
     if not (isinstance(cls, type) and issubclass(cls, Extractor)):
         raise TypeError(f"{path} is not an Extractor")
     return cls
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A sortable, unique run id: `<UTC time>-<random>`."""
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)

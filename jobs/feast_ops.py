@@ -6,16 +6,18 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+import yaml
 from feast import FeatureStore
+from feast.repo_config import RepoConfig
 
-from features import JOIN_KEY, Signal, all_signals
-from features.standard import SERVED_AT
+from features.errors import SignalsError
 from jobs.errors import OnlineStoreError
 from jobs.settings import Settings
+
+ONLINE_STORES = ("sqlite", "redis")
+ENGINES = ("local", "ray")
 
 
 @contextlib.contextmanager
@@ -25,15 +27,59 @@ def quiet_stdout() -> Iterator[None]:
         yield
 
 
+def online_store_name(settings: Settings) -> str:
+    """The online store in a person's words: `Redis at host:port` or `SQLite`."""
+    return f"Redis at {settings.redis_url}" if settings.online_store == "redis" else "SQLite"
+
+
+@contextlib.contextmanager
+def online_store_errors(settings: Settings, action: str) -> Iterator[None]:
+    """Turn what the online store raises (a refused connection, a locked file) into one
+    `OnlineStoreError` that says which store and what was being done, without a traceback."""
+    try:
+        yield
+    except SignalsError:
+        raise
+    except Exception as exc:
+        raise OnlineStoreError(
+            f"{action}: {online_store_name(settings)} failed: {exc}",
+            hint="nothing was half-done: rerun once the online store is reachable",
+        ) from exc
+
+
+def repo_config(settings: Settings) -> RepoConfig:
+    """The repository's YAML for the chosen online store, read as Feast reads it (`${VAR}`
+    expanded), with Feast's Ray compute engine as the batch engine when the settings ask for it.
+
+    The engine is a setting rather than a third YAML: the same repository materializes locally on
+    a laptop and on the Ray cluster a scheduled job runs on.
+    """
+    raw = yaml.safe_load(os.path.expandvars(settings.feature_store_yaml.read_text()))
+    if settings.materialize_engine == "ray":
+        raw["batch_engine"] = {"type": "ray.engine", "ray_address": settings.ray_address}
+    return RepoConfig(repo_path=settings.feast_repo, **raw)
+
+
 def feature_store(settings: Settings) -> FeatureStore:
     """The project's Feast store, reading the lake these settings point at.
 
     The offline-store plugin resolves relative source paths against `SIGNALS_LAKE_URI`, so one
     repository serves any lake: local disk for the demo, object storage on a cluster.
     """
+    if settings.online_store not in ONLINE_STORES:
+        raise OnlineStoreError(
+            f"unknown online store {settings.online_store!r}",
+            hint=f"set SIGNALS_ONLINE_STORE to one of: {', '.join(ONLINE_STORES)}",
+        )
+    if settings.materialize_engine not in ENGINES:
+        raise OnlineStoreError(
+            f"unknown materialization engine {settings.materialize_engine!r}",
+            hint=f"set SIGNALS_MATERIALIZE_ENGINE to one of: {', '.join(ENGINES)}",
+        )
     os.environ["SIGNALS_LAKE_URI"] = settings.lake_uri
+    os.environ["SIGNALS_REDIS_URL"] = settings.redis_url  # ${SIGNALS_REDIS_URL} in the yaml
     try:
-        return FeatureStore(repo_path=str(settings.feast_repo))
+        return FeatureStore(repo_path=str(settings.feast_repo), config=repo_config(settings))
     except Exception as exc:  # a malformed feature_store.yaml or an unreachable registry
         raise OnlineStoreError(
             f"cannot open the Feast repository at {settings.feast_repo}: {exc}"
@@ -56,36 +102,3 @@ def apply_repo(settings: Settings) -> FeatureStore:
         )
         store.apply(to_apply, objects_to_delete=to_delete, partial=False)
     return store
-
-
-def online_values(
-    settings: Settings, content_ids: list[str], signals: list[Signal] | None = None
-) -> list[dict[str, Any]]:
-    """Online feature values per content ID, as `{signal_ref: {feature: value}}` dicts.
-
-    Each signal's dict also holds `SERVED_AT`, the event time of the value (the run that computed
-    it). A signal whose every feature is null for an ID is left out of that ID's dict.
-    """
-    signals = signals or list(all_signals())
-    store = feature_store(settings)
-    refs = [f"{s.feature_view_name}:{f}" for s in signals for f in s.features]
-    try:
-        response = store.get_online_features(
-            features=refs,
-            entity_rows=[{JOIN_KEY: cid} for cid in content_ids],
-            full_feature_names=True,
-        ).to_dict(include_event_timestamps=True)
-    except Exception as exc:
-        raise OnlineStoreError(f"the online store could not be read: {exc}") from exc
-    results: list[dict[str, Any]] = []
-    for i, _ in enumerate(content_ids):
-        by_signal: dict[str, Any] = {}
-        for signal in signals:
-            values = {f: response[f"{signal.feature_view_name}__{f}"][i] for f in signal.features}
-            if any(v is not None for v in values.values()):
-                first = next(iter(signal.features))
-                seconds = response[f"{signal.feature_view_name}__{first}__ts"][i]
-                values[SERVED_AT] = datetime.fromtimestamp(seconds, UTC)
-                by_signal[signal.ref] = values
-        results.append(by_signal)
-    return results

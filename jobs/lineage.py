@@ -91,7 +91,7 @@ def values_as_of(
 ) -> list[dict[str, dict[str, Any]]]:
     """What serving returned at a table version or a moment, read from the lake's history.
 
-    Same shape as `feast_ops.online_values` (per item, per signal, features plus `SERVED_AT`),
+    Same shape as `client.online_values` (per item, per signal, features plus `SERVED_AT`),
     so `signals get --as-of` prints exactly like `signals get`. Removed items have no values.
     """
     out: list[dict[str, dict[str, Any]]] = [{} for _ in content_ids]

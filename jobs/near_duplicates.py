@@ -15,9 +15,9 @@ import pyarrow as pa
 
 from features import get_signal
 from features.standard import TIMESTAMP
-from jobs.extract import ExtractBatches, commit_run, new_run_id
+from jobs.extract import ExtractBatches, commit_run
 from jobs.lake import latest_signal_values
-from jobs.runs import RunRecord
+from jobs.runs import RunRecord, new_run_id
 from jobs.settings import Settings
 
 SIGNAL = "near_duplicates@1"

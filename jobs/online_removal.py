@@ -79,7 +79,11 @@ class RedisRemover(Remover):
         return sum(1 for n in removed if n)
 
 
-REMOVERS: dict[str, type[Remover]] = {"sqlite": SqliteRemover, "redis": RedisRemover}
+REMOVERS: dict[str, type[Remover]] = {
+    "sqlite": SqliteRemover,
+    "redis": RedisRemover,
+    "feature_repo.redis_online_store.RedisOnlineStore": RedisRemover,  # Feast's, same key layout
+}
 
 
 def remover_for(store: FeatureStore) -> Remover:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -70,12 +71,19 @@ class RunRecord:
         return self.quarantined / self.computed if self.computed else 0.0
 
 
-def record_run(settings: Settings, record: RunRecord) -> None:
-    """Append the run's row; the lineage every signal row points back to through `run_id`."""
-    row = {k: v for k, v in asdict(record).items() if k in RUNS_SCHEMA.names}
+def new_run_id(now: datetime | None = None) -> str:
+    """A sortable, unique run id: `<UTC time>-<random>`."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def record_run(settings: Settings, *records: RunRecord) -> None:
+    """Append the runs' rows in one commit; the lineage every signal row points back to through
+    `run_id`."""
+    rows = [{k: v for k, v in asdict(r).items() if k in RUNS_SCHEMA.names} for r in records]
     append_table(
         settings.runs_uri,
-        pa.Table.from_pylist([row], schema=RUNS_SCHEMA),
+        pa.Table.from_pylist(rows, schema=RUNS_SCHEMA),
         storage_options=settings.storage_options,
     )
 

@@ -34,6 +34,9 @@ class Settings:
     storage_options: dict[str, str] = field(default_factory=dict)
     ray_num_cpus: int | None = None
     quarantine_threshold: float = 0.05
+    online_store: str = "sqlite"  # or "redis": which feature_store*.yaml of the repository
+    redis_url: str = "localhost:6379"  # Feast's connection string: host:port[,db=0,password=…]
+    materialize_engine: str = "local"  # or "ray": Feast's Ray compute engine, on `ray_address`
     drift: DriftThresholds = field(default_factory=DriftThresholds)  # `signals profile`
 
     @classmethod
@@ -49,6 +52,9 @@ class Settings:
             feast_repo=Path(env.get("SIGNALS_FEAST_REPO", str(base.feast_repo))).resolve(),
             storage_options=json.loads(env.get("SIGNALS_STORAGE_OPTIONS", "{}")),
             ray_num_cpus=int(cpus) if cpus else None,
+            online_store=env.get("SIGNALS_ONLINE_STORE", base.online_store),
+            redis_url=env.get("SIGNALS_REDIS_URL", base.redis_url),
+            materialize_engine=env.get("SIGNALS_MATERIALIZE_ENGINE", base.materialize_engine),
             quarantine_threshold=float(
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
             ),
@@ -58,6 +64,12 @@ class Settings:
                 null_rate=float(env.get("SIGNALS_DRIFT_NULL_RATE", base.drift.null_rate)),
             ),
         )
+
+    @property
+    def feature_store_yaml(self) -> Path:
+        """The repository's configuration for the chosen online store."""
+        name = "feature_store.yaml" if self.online_store == "sqlite" else "feature_store.redis.yaml"
+        return self.feast_repo / name
 
     def lake_path(self, *parts: str) -> str:
         """A URI below the lake root."""

@@ -14,9 +14,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from jobs.local_redis import RedisServer
 from jobs.settings import PROJECT_ROOT, Settings
 
-REPO_FILES = ("definitions.py", "feature_store.yaml", ".feastignore")
+REPO_FILES = ("definitions.py", "feature_store.yaml", "feature_store.redis.yaml", ".feastignore")
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +33,28 @@ def ray_session() -> Iterator[None]:
     )
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The session's Redis server, stopped when the session ends."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def online_store(
+    request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """`settings` serving from each online store in turn: SQLite, then an empty Redis."""
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.flush()
+        monkeypatch.setenv("SIGNALS_REDIS_URL", server.url)
+    monkeypatch.setenv("SIGNALS_ONLINE_STORE", request.param)
+    return Settings.from_env()
 
 
 @pytest.fixture

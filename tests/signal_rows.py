@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from extractors.base import ERROR_COLUMN
 from features import get_signal
-from features.standard import TIMESTAMP
+from features.standard import REMOVED_HASH, TIMESTAMP
 from features.validation import split_valid
 
 
@@ -31,3 +31,27 @@ def contract_violations(signal_ref: str, out: pa.Table) -> dict[int, str]:
     rows = pa.table(standard | {name: ok.column(name) for name in signal.features})
     _, violations = split_valid(rows.cast(signal.arrow_schema()), signal.contract())
     return violations
+
+
+def history(
+    signal_ref: str, rows: list[tuple[str, datetime, dict[str, object] | None]], run_id: str
+) -> pa.Table:
+    """Rows of a signal table as a run would commit them: (content_id, event time, features);
+    features None is a tombstone (the item left the catalog)."""
+    signal = get_signal(signal_ref)
+    return pa.Table.from_pylist(
+        [
+            {
+                "content_id": cid,
+                "event_timestamp": ts,
+                "created_timestamp": ts,
+                "input_updated_at": ts,
+                "input_hash": REMOVED_HASH if features is None else f"{cid}@{ts:%s}",
+                "extractor_version": "test",
+                "run_id": run_id,
+                **(features or {}),
+            }
+            for cid, ts, features in rows
+        ],
+        schema=signal.arrow_schema(),
+    )

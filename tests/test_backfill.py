@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from features import CATALOG_SCHEMA, get_signal
 from jobs.cli import app
-from jobs.feast_ops import feature_store, online_values
+from jobs.client import online_values
+from jobs.feast_ops import feature_store
 from jobs.sample_catalog import iter_catalog_batches
 from jobs.settings import Settings
 

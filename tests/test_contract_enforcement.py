@@ -21,9 +21,9 @@ from extractors.text import item_text
 from features import get_signal
 from features.signal import Signal
 from features.standard import STAGE_SIGNAL
-from jobs.extract import ExtractBatches, commit_run, extractor_version, hash_batch, new_run_id
+from jobs.extract import ExtractBatches, commit_run, extractor_version, hash_batch
 from jobs.near_duplicates import run_near_duplicates
-from jobs.runs import RunRecord
+from jobs.runs import RunRecord, new_run_id
 from jobs.sample_catalog import iter_catalog_batches
 from jobs.settings import Settings
 

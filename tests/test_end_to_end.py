@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from features import get_signal
 from jobs.cli import app
+from jobs.client import online_values
 from jobs.extract import ExtractRequest, run_extract
-from jobs.feast_ops import feature_store, online_values
+from jobs.feast_ops import feature_store
 from jobs.lake import read_table
 from jobs.materialize import materialize
 from jobs.sample_catalog import iter_catalog_batches

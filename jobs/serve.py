@@ -1,0 +1,63 @@
+"""`signals serve`: Feast's own feature server (`feast serve`'s app, same endpoints and protocol) on
+this repository, with the online store the settings choose.
+
+One difference from `feast serve`: Feast answers 500 when a request names a join key it does
+not have or a feature reference without a colon (it raises `KeyError` / `ValueError` from request
+parsing). Those are the caller's mistakes, so this server answers them 400 with Feast's message;
+a client can then tell "fix your request" from "retry later".
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import TYPE_CHECKING
+
+from jobs.feast_ops import feature_store
+from jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+REGISTRY_TTL_S = 5  # how soon a `feast apply` elsewhere reaches a running server
+
+
+def serving_app(settings: Settings, registry_ttl_sec: int = REGISTRY_TTL_S) -> FastAPI:
+    """Feast's FastAPI feature server for these settings, initialised as `feast serve` does."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+    from feast.feature_server import get_app
+    from feast.permissions.server.utils import (
+        ServerType,
+        init_auth_manager,
+        init_security_manager,
+        str_to_auth_manager_type,
+    )
+
+    store = feature_store(settings)
+    auth_type = str_to_auth_manager_type(store.config.auth_config.type)
+    init_security_manager(auth_type=auth_type, fs=store)
+    init_auth_manager(
+        auth_type=auth_type, server_type=ServerType.REST, auth_config=store.config.auth_config
+    )
+    app = get_app(store, registry_ttl_sec)
+
+    async def bad_request(request: Request, exc: Exception) -> JSONResponse:
+        message = exc.args[0] if exc.args else str(exc)
+        logging.getLogger(__name__).info("400 %s: %s", request.url.path, message)
+        return JSONResponse(status_code=400, content={"error": str(message)})
+
+    app.add_exception_handler(ValueError, bad_request)
+    app.add_exception_handler(KeyError, bad_request)
+    # The registry, protobufs and FastAPI's models are long-lived: out of the collector's way,
+    # so that full collections stop pausing requests (a p99 effect).
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def run_server(settings: Settings, host: str, port: int, *, access_log: bool = True) -> None:
+    """Serve until interrupted (one process; scale out with more replicas behind a Service)."""
+    import uvicorn
+
+    uvicorn.run(serving_app(settings), host=host, port=port, access_log=access_log)

@@ -1,0 +1,134 @@
+"""The HTTP interface: Feast's feature server (`signals serve`) in a real process, a real client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import REPO_FILES
+from test_serving import LOUDNESS, LUFS, T1, T2, _append, _loudness
+
+from jobs.client import get_signals
+from jobs.local_redis import RedisServer, free_port
+from jobs.settings import PROJECT_ROOT, Settings
+
+REF = f"{LOUDNESS.feature_view_name}:integrated_lufs"
+
+
+def _signals() -> str:
+    return str(Path(sys.executable).with_name("signals"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A materialized store and `feast serve` on it; yields the server's URL."""
+    root = tmp_path_factory.mktemp(f"http-{request.param}")
+    repo = root / "feature_repo"
+    repo.mkdir()
+    for name in REPO_FILES:
+        if (PROJECT_ROOT / "feature_repo" / name).exists():
+            shutil.copy(PROJECT_ROOT / "feature_repo" / name, repo / name)
+    env = {"SIGNALS_LAKE_URI": str(root / "lake"), "SIGNALS_FEAST_REPO": str(repo),
+           "SIGNALS_ONLINE_STORE": request.param}  # fmt: skip
+    if request.param == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        redis.flush()
+        env["SIGNALS_REDIS_URL"] = redis.url
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        settings = Settings.from_env()
+        _append(settings, [("a", T1, _loudness(-14.0)), ("b", T1, _loudness(-20.0))], "r1")
+        _append(settings, [("a", T2, _loudness(-9.0))], "r2")
+        from jobs.materialize import materialize
+
+        materialize(settings, [LOUDNESS])
+        port = free_port()
+        log = (root / "serve.log").open("wb")
+        command = [_signals(), "serve", "--port", str(port), "--no-access-log"]
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, process)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+            log.close()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the feature server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the feature server did not become healthy in 60 s")
+
+
+def _post(url: str, body: object) -> httpx.Response:
+    return httpx.post(f"{url}/get-online-features", json=body, timeout=10)
+
+
+def test_one_id_a_batch_and_unknown_ids(server: str) -> None:
+    one = _post(server, {"features": [REF], "entities": {"content_id": ["a"]}})
+    assert one.status_code == 200
+    results = one.json()["results"]
+    assert results[1]["values"] == [-9.0] and results[1]["statuses"] == ["PRESENT"]
+
+    batch = _post(server, {"features": [REF], "entities": {"content_id": ["a", "b", "zzz"]}})
+    values = batch.json()["results"][1]
+    assert values["values"] == [-9.0, -20.0, None]
+    assert values["statuses"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
+
+
+def test_a_feature_service(server: str) -> None:
+    reply = _post(server, {"feature_service": "playback", "entities": {"content_id": ["b"]},
+                           "full_feature_names": True})  # fmt: skip
+    assert reply.status_code == 200
+    body = reply.json()
+    by_name = dict(zip(body["metadata"]["feature_names"], body["results"], strict=True))
+    assert by_name[LUFS]["values"] == [-20.0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"features": [REF]},  # no entities
+        {"features": "not a list", "entities": {"content_id": ["a"]}},
+        {"features": ["no_such_view:x"], "entities": {"content_id": ["a"]}},
+        {"feature_service": "no-such-service", "entities": {"content_id": ["a"]}},
+        {"features": [REF], "entities": {"wrong_key": ["a"]}},
+        {"features": ["no colon"], "entities": {"content_id": ["a"]}},
+    ],
+)
+def test_malformed_requests_get_a_4xx_with_a_message(server: str, body: object) -> None:
+    reply = _post(server, body)
+    assert 400 <= reply.status_code < 500, (reply.status_code, reply.text)
+    assert reply.text
+
+
+def test_invalid_json_is_a_4xx(server: str) -> None:
+    reply = httpx.post(f"{server}/get-online-features", content=b"{not json", timeout=10)
+    assert 400 <= reply.status_code < 500
+
+
+def test_the_python_client_reads_the_server_as_it_reads_the_store(server: str) -> None:
+    table = get_signals(["a", "zzz", "b"], signals=[LOUDNESS.ref], url=server)
+    assert table.column(LUFS).to_pylist() == [-9.0, None, -20.0]
+    [row] = get_signals(["b"], service="playback", url=server, output="dicts")
+    assert row[LUFS] == -20.0
