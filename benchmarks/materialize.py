@@ -12,13 +12,12 @@ from values already in memory. The ratio says what the Feast machinery costs ove
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import typer
 
-from benchmarks.serving_data import SIGNAL, content_ids, store_settings, write_history
+from benchmarks.serving_data import SIGNAL, content_ids, each_store
 
 
 def raw_sqlite_write(store, items: int) -> float:
@@ -75,30 +74,21 @@ def main(
 ) -> None:
     """Materialize into SQLite and into Redis, each beside its raw bulk write, in one run."""
     from jobs.feast_ops import feature_store
-    from jobs.local_redis import RedisServer
     from jobs.materialize import materialize
 
-    root = Path(tempfile.mkdtemp(prefix="materialize-bench-"))
-    redis = RedisServer(root / "redis")
-    redis.start()
     results = []
-    try:
-        for kind in ("sqlite", "redis"):
-            settings = store_settings(root / kind, kind, redis.url)
-            write_history(settings, items)
-            feature_store(settings)  # opened once before timing: the registry file exists
-            start = time.perf_counter()
-            materialize(settings, [SIGNAL])
-            pipeline_s = time.perf_counter() - start
-            store = feature_store(settings)
-            raw_s = (raw_sqlite_write if kind == "sqlite" else raw_redis_write)(store, items)
-            results.append({
-                "store": kind, "rows": items, "materialize_s": pipeline_s,
-                "materialize_rows_per_s": items / pipeline_s, "raw_s": raw_s,
-                "raw_rows_per_s": items / raw_s, "ratio": raw_s / pipeline_s,
-            })  # fmt: skip
-    finally:
-        redis.stop()
+    for kind, settings in each_store("materialize-bench-", items):
+        feature_store(settings)  # opened once before timing: the registry file exists
+        start = time.perf_counter()
+        materialize(settings, [SIGNAL])
+        pipeline_s = time.perf_counter() - start
+        store = feature_store(settings)
+        raw_s = (raw_sqlite_write if kind == "sqlite" else raw_redis_write)(store, items)
+        results.append({
+            "store": kind, "rows": items, "materialize_s": pipeline_s,
+            "materialize_rows_per_s": items / pipeline_s, "raw_s": raw_s,
+            "raw_rows_per_s": items / raw_s, "ratio": raw_s / pipeline_s,
+        })  # fmt: skip
     print(f"{'store':7} {'rows':>7} {'materialize rows/s':>19} {'raw rows/s':>11} {'ratio':>6}")
     for r in results:
         print(f"{r['store']:7} {r['rows']:>7} {r['materialize_rows_per_s']:>19,.0f} "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,3 +63,22 @@ def store_settings(root: Path, online_store: str, redis_url: str | None = None) 
     }
     os.environ.update(env)
     return Settings.from_env(env)
+
+
+def each_store(prefix: str, items: int) -> Iterator[tuple[str, Settings]]:
+    """SQLite, then Redis (a local server for the run), each with `items` rows in a fresh lake.
+
+    The Redis server stops when the loop ends, however it ends.
+    """
+    from jobs.local_redis import RedisServer
+
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    redis = RedisServer(root / "redis")
+    redis.start()
+    try:
+        for kind in ("sqlite", "redis"):
+            settings = store_settings(root / kind, kind, redis.url)
+            write_history(settings, items)
+            yield kind, settings
+    finally:
+        redis.stop()

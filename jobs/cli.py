@@ -647,7 +647,7 @@ def demo(
             )
             console.print(f"  {ref:<20} {shown}", highlight=False)
     console.print(f"\nlake: {settings.lake_uri}   feast repo: {settings.feast_repo}")
-    console.print("next: `signals get ID`, `signals runs`, `cd feature_repo && feast serve`")
+    console.print("next: `signals get ID --service playback`, `signals runs`, `signals serve`")
 
 
 def _first_ids(settings: Settings, n: int) -> list[str]:

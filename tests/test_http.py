@@ -30,7 +30,7 @@ def _signals() -> str:
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """A materialized store and `feast serve` on it; yields the server's URL."""
+    """A materialized store and `signals serve` on it; yields the server's URL."""
     root = tmp_path_factory.mktemp(f"http-{request.param}")
     repo = root / "feature_repo"
     repo.mkdir()
