@@ -89,6 +89,7 @@ def test_one_id_a_batch_and_unknown_ids(server: str) -> None:
     assert one.status_code == 200
     results = one.json()["results"]
     assert results[1]["values"] == [-9.0] and results[1]["statuses"] == ["PRESENT"]
+    assert results[1]["event_timestamps"] == [f"{T2:%Y-%m-%dT%H:%M:%S}Z"]  # the run's time
 
     batch = _post(server, {"features": [REF], "entities": {"content_id": ["a", "b", "zzz"]}})
     values = batch.json()["results"][1]
