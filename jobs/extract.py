@@ -42,6 +42,7 @@ from jobs.profiles import store_profile
 from jobs.removals import tombstones
 from jobs.runs import RunRecord, new_run_id, record_run
 from jobs.settings import Settings
+from jobs.storage import configure_fsspec
 
 # Columns every extract reads besides the extractor's own inputs.
 _ALWAYS_READ = ("content_id", "content_type", "updated_at", "duration_ms")
@@ -110,6 +111,7 @@ class ExtractBatches:
         expected_version: str | None = None,
     ) -> None:
         set_cpu_threads(threads)
+        configure_fsspec(storage_options)
         self.signal: Signal = get_signal(signal_ref)
         extractor_cls = load_extractor_class(self.signal.extractor)
         self.extractor = extractor_cls(device=pick_device(device))
@@ -311,9 +313,12 @@ def part_meta(
     )
 
 
-def hash_batch(batch: pa.Table, extractor: str, full_version: str) -> pa.Table:
+def hash_batch(
+    batch: pa.Table, extractor: str, full_version: str, storage_options: dict[str, str]
+) -> pa.Table:
     """Add `input_hash` to catalog rows: a plain task, no model, so unchanged rows cost a hash
     (and a stat of their media) and are dropped before any actor sees them."""
+    configure_fsspec(storage_options)
     cls = load_extractor_class(extractor)
     return batch.append_column(
         INPUT_HASH, pa.array(cls.hash_inputs(batch, full_version), pa.string())
@@ -405,7 +410,11 @@ def run_extract(
         storage_options=settings.storage_options or None,
     ).map_batches(
         hash_batch,
-        fn_kwargs={"extractor": signal.extractor, "full_version": version},
+        fn_kwargs={
+            "extractor": signal.extractor,
+            "full_version": version,
+            "storage_options": settings.storage_options,
+        },
         batch_format="pyarrow",
     )
     read_schema = pa.schema([schema.field(c) for c in columns])

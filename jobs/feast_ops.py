@@ -15,6 +15,7 @@ from feast.repo_config import RepoConfig
 from features.errors import SignalsError
 from jobs.errors import OnlineStoreError
 from jobs.settings import Settings
+from jobs.storage import export_for_boto3
 
 ONLINE_STORES = ("sqlite", "redis")
 ENGINES = ("local", "ray")
@@ -49,12 +50,18 @@ def online_store_errors(settings: Settings, action: str) -> Iterator[None]:
 
 def repo_config(settings: Settings) -> RepoConfig:
     """The repository's YAML for the chosen online store, read as Feast reads it (`${VAR}`
-    expanded), with Feast's Ray compute engine as the batch engine when the settings ask for it.
+    expanded), with the settings' storage options and registry location, and Feast's Ray compute
+    engine as the batch engine when the settings ask for it.
 
     The engine is a setting rather than a third YAML: the same repository materializes locally on
     a laptop and on the Ray cluster a scheduled job runs on.
     """
     raw = yaml.safe_load(os.path.expandvars(settings.feature_store_yaml.read_text()))
+    # The lake's storage options reach the Delta offline store as they reach every other reader.
+    offline = raw.setdefault("offline_store", {})
+    offline["storage_options"] = {**offline.get("storage_options", {}), **settings.storage_options}
+    if settings.feast_registry:
+        raw["registry"] = settings.feast_registry
     if settings.materialize_engine == "ray":
         raw["batch_engine"] = {"type": "ray.engine", "ray_address": settings.ray_address}
     return RepoConfig(repo_path=settings.feast_repo, **raw)
@@ -78,6 +85,8 @@ def feature_store(settings: Settings) -> FeatureStore:
         )
     os.environ["SIGNALS_LAKE_URI"] = settings.lake_uri
     os.environ["SIGNALS_REDIS_URL"] = settings.redis_url  # ${SIGNALS_REDIS_URL} in the yaml
+    if (settings.feast_registry or "").startswith("s3://"):
+        export_for_boto3(settings.storage_options)
     try:
         return FeatureStore(repo_path=str(settings.feast_repo), config=repo_config(settings))
     except Exception as exc:  # a malformed feature_store.yaml or an unreachable registry

@@ -30,6 +30,7 @@ from deltalake.transaction import (
 )
 
 from jobs.errors import CommitConflictError
+from jobs.storage import pyarrow_s3
 
 APP_ID_PREFIX = "content-signals"
 COMMIT_RETRIES = 10
@@ -54,17 +55,9 @@ def app_id(run_id: str) -> str:
 
 
 def split_uri(uri: str, storage_options: dict[str, str] | None) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem for `uri` and the path on it (S3 with the lake's credentials)."""
+    """The pyarrow filesystem for `uri` and the path on it (S3 with the lake's options)."""
     if uri.startswith("s3://") and storage_options:
-        opts = {k.upper(): v for k, v in storage_options.items()}
-        fs = pafs.S3FileSystem(
-            access_key=opts.get("AWS_ACCESS_KEY_ID"),
-            secret_key=opts.get("AWS_SECRET_ACCESS_KEY"),
-            region=opts.get("AWS_REGION"),
-            endpoint_override=opts.get("AWS_ENDPOINT_URL"),
-            scheme="http" if opts.get("AWS_ALLOW_HTTP", "").lower() == "true" else "https",
-        )
-        return fs, uri.removeprefix("s3://")
+        return pyarrow_s3(storage_options), uri.removeprefix("s3://")
     return pafs.FileSystem.from_uri(uri)
 
 

@@ -258,3 +258,12 @@ def open_as_of(
         )
     table.load_as_version(version)
     return table
+
+
+if __name__ == "__main__":
+    import sys
+
+    from jobs.cli import app
+
+    # `python -m jobs.maintenance compact|vacuum …`: the CLI's maintenance commands.
+    app(sys.argv[1:], prog_name="python -m jobs.maintenance")

@@ -37,6 +37,9 @@ class Settings:
     online_store: str = "sqlite"  # or "redis": which feature_store*.yaml of the repository
     redis_url: str = "localhost:6379"  # Feast's connection string: host:port[,db=0,password=…]
     materialize_engine: str = "local"  # or "ray": Feast's Ray compute engine, on `ray_address`
+    # Where Feast's registry lives when not in the repository's YAML: `s3://…/registry.db` shares
+    # one registry between the jobs that materialize and the servers that read.
+    feast_registry: str | None = None
     drift: DriftThresholds = field(default_factory=DriftThresholds)  # `signals profile`
 
     @classmethod
@@ -55,6 +58,7 @@ class Settings:
             online_store=env.get("SIGNALS_ONLINE_STORE", base.online_store),
             redis_url=env.get("SIGNALS_REDIS_URL", base.redis_url),
             materialize_engine=env.get("SIGNALS_MATERIALIZE_ENGINE", base.materialize_engine),
+            feast_registry=env.get("SIGNALS_FEAST_REGISTRY") or None,
             quarantine_threshold=float(
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
             ),

@@ -1,0 +1,118 @@
+"""The extract job on a real two-node Ray cluster, submitted as a Ray job (`ray job submit`, then
+`signals submit`): work runs on both nodes, and the Delta table holds what the extractor computes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+from ray_cluster import BIN, LocalRayCluster
+
+from extractors.text import TextQuality
+from features import get_signal
+from jobs.sample_catalog import write_sample_catalog
+from jobs.settings import PROJECT_ROOT
+from jobs.submit import UPLOAD_EXCLUDES
+
+pytestmark = pytest.mark.slow
+SIGNAL = get_signal("text_quality@1")
+ITEMS = 40
+# One actor per node: an actor takes 2 of a node's 3 CPUs, so the pool of two must span both
+# nodes, and the CPU left on each node runs the read tasks.
+RESOURCES = ["--actors", "2", "--cpus-per-actor", "2", "--batch-size", "5"]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalRayCluster]:
+    cluster = LocalRayCluster(cpus_per_node=3).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def job_env(tmp_path_factory: pytest.TempPathFactory, cluster: LocalRayCluster) -> dict[str, str]:
+    """A catalog in a lake both nodes reach (the same disk here; object storage on a real
+    cluster), and the environment that points a job at it."""
+    root = tmp_path_factory.mktemp("cluster")
+    lake = root / "lake"
+    write_sample_catalog(str(lake / "catalog"), lake / "media", ITEMS, with_media=False)
+    return {**cluster.env, "SIGNALS_LAKE_URI": str(lake), "SIGNALS_FEAST_REPO": str(root / "repo")}
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def tasks_per_node(cluster: LocalRayCluster, job_id: str, name: str) -> Counter[str]:
+    """How many of the job's tasks whose name contains `name` ran on each node (Ray's state API)."""
+    from ray.util.state import list_tasks
+
+    tasks = list_tasks(
+        address=cluster.dashboard_url, filters=[("job_id", "=", job_id)], limit=10_000
+    )
+    return Counter(t.node_id for t in tasks if name in t.name and t.node_id)
+
+
+def test_ray_job_submit_runs_the_extract_job_on_both_nodes(
+    cluster: LocalRayCluster, job_env: dict[str, str]
+) -> None:
+    runtime_env = {"env_vars": {k: v for k, v in job_env.items() if k.startswith("SIGNALS_")},
+                   "excludes": UPLOAD_EXCLUDES}  # fmt: skip
+    done = run(
+        [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
+         "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
+         "--", "python", "-m", "jobs.extract", SIGNAL.ref, *RESOURCES],
+        job_env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded" in done.stdout
+
+    from ray.job_submission import JobSubmissionClient
+
+    (job,) = JobSubmissionClient(cluster.dashboard_url).list_jobs()
+    per_node = tasks_per_node(cluster, job.job_id, "ExtractBatches")
+    nodes = {n.node_id for n in cluster.alive_nodes()}
+    assert set(per_node) == nodes and len(nodes) == 2, per_node
+
+    # The table holds exactly what the extractor computes for every item of the snapshot.
+    lake = Path(job_env["SIGNALS_LAKE_URI"])
+    snapshot = DeltaTable(str(lake / "catalog")).to_pyarrow_table()
+    stored = DeltaTable(str(lake / "signals" / SIGNAL.storage_name)).to_pyarrow_table()
+    assert sorted(stored["content_id"].to_pylist()) == sorted(snapshot["content_id"].to_pylist())
+    wanted = snapshot.filter(pa.compute.is_in(snapshot["content_id"], stored["content_id"]))
+    expected = TextQuality(device="cpu").extract(wanted).to_pylist()
+    by_id = {r["content_id"]: r for r in stored.to_pylist()}
+    for content_id, values in zip(wanted["content_id"].to_pylist(), expected, strict=True):
+        for feature in SIGNAL.features:
+            assert by_id[content_id][feature] == values[feature], (content_id, feature)
+
+
+def test_signals_submit_streams_the_logs_and_exits_as_the_job_did(
+    cluster: LocalRayCluster, job_env: dict[str, str]
+) -> None:
+    submit = [str(BIN / "signals"), "submit", "--address", cluster.dashboard_url]
+    again = run([*submit, "extract", SIGNAL.ref, *RESOURCES], job_env)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    # The job's own output, streamed: the run table of an incremental rerun (nothing changed).
+    row = next(line for line in again.stdout.splitlines() if line.strip().startswith(SIGNAL.ref))
+    _signal, _run, read, _unchanged, _skipped, extracted, *_, status = row.split()
+    assert (read, extracted, status) == (str(ITEMS), "0", "succeeded"), row
+    assert "SUCCEEDED" in again.stderr
+
+    failed = run([*submit, "extract", "no_such_signal@1"], job_env)
+    assert failed.returncode == 1
+    assert "no_such_signal" in failed.stdout  # the job's own error, streamed
+    assert "FAILED" in failed.stderr
+
+    unreachable = run([*submit, "--address", "http://127.0.0.1:1", "extract"], job_env)
+    assert unreachable.returncode == 1
+    assert "cannot submit to the Ray job API at http://127.0.0.1:1" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr
