@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -36,9 +36,28 @@ class Extractor(ABC):
     scope: ClassVar[str] = "item"
     wants_gpu: ClassVar[bool] = False
     batch_size: ClassVar[int] = 64  # rows per `extract` call: the job's Ray Data batch size
+    # Computed only when named (`signals extract NAME@V`), never by default: each item costs a
+    # call to a paid service.
+    on_demand: ClassVar[bool] = False
+    # Functions the job offers this extractor (`bind_tools`), e.g. an LLM agent's lookups.
+    tools_wanted: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, device: str | None = None) -> None:
         self.device = device or "cpu"
+
+    def configure(self, options: Mapping[str, Any]) -> None:
+        """Take what the job hands every actor: `SIGNALS_*` settings this extractor reads and the
+        signal's answer schema. Called before `full_version` is read; most extractors need none."""
+        return None
+
+    def bind_tools(self, tools: Mapping[str, Any]) -> None:
+        """Receive the `tools_wanted` the job built: name → (JSON-schema parameters, function)."""
+        return None
+
+    def take_usage(self) -> dict[str, int]:
+        """What this extractor spent since the last call (LLM calls, tokens, cache hits): the job
+        sums it per run. Free extractors spend nothing."""
+        return {}
 
     def weights_hash(self) -> str:
         """Hash of the model weights this extractor loads ('' when it has none)."""

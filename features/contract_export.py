@@ -67,6 +67,21 @@ def json_schema(contract: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def answer_schema(contract: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema of the features alone, every one required: what a model must answer.
+
+    The LLM extractor sends it as the response format and validates each answer against it, so
+    an answer that passes is one the signal's contract accepts (the same enums and bounds).
+    """
+    features = contract["features"]
+    return {
+        "type": "object",
+        "properties": {n: _feature_schema(c) for n, c in features.items()},
+        "required": list(features),
+        "additionalProperties": False,
+    }
+
+
 def _odcs_property(name: str, column: dict[str, Any]) -> dict[str, Any]:
     checks = column["checks"]
     prop: dict[str, Any] = {

@@ -276,7 +276,26 @@ def _extract_with_progress(settings: Settings, request: Any) -> Any:
         lambda progress: run_extract(settings, request, on_progress=progress),
     )
     _print_reasons(record)
+    if record.usage:
+        console.print(f"{record.signal}: {usage_line(record.usage)}", highlight=False)
+    if record.queued_for_review:
+        console.print(f"{record.signal}: {record.queued_for_review} answers queued for review "
+                      "(`signals annotate`)", highlight=False)  # fmt: skip
     return record
+
+
+def usage_line(usage: dict[str, int]) -> str:
+    """A run's spend in a person's words: `40 calls (2 retries), 12,345 tokens in, …`."""
+    retries = f" ({usage['retries']:,} retries)" if usage.get("retries") else ""
+    parts = [
+        f"{usage.get('calls', 0):,} calls{retries}",
+        f"{usage.get('prompt_tokens', 0):,} tokens in",
+        f"{usage.get('completion_tokens', 0):,} out",
+        f"{usage.get('cache_hits', 0):,} cache hits",
+    ]
+    parts += [f"{usage[k]:,} {k.replace('_', ' ')}" for k in ("bad_answers", "rate_limited",
+              "tool_calls") if usage.get(k)]  # fmt: skip
+    return ", ".join(parts)
 
 
 def _print_reasons(record: Any) -> None:
@@ -285,10 +304,15 @@ def _print_reasons(record: Any) -> None:
 
 
 def item_signals() -> list[Any]:
-    """Signals computed item by item from catalog snapshots (what `extract` runs by default)."""
+    """Signals computed item by item from catalog snapshots (what `extract` runs by default):
+    on-demand ones (a paid call per item) only when named."""
     from jobs.extract import load_extractor_class
 
-    return [s for s in all_signals() if load_extractor_class(s.extractor).scope == "item"]
+    return [
+        s
+        for s in all_signals()
+        if (cls := load_extractor_class(s.extractor)).scope == "item" and not cls.on_demand
+    ]
 
 
 @app.command("near-duplicates")
@@ -490,15 +514,26 @@ def training_set(
 @app.command()
 @handles_errors
 def evaluate(
+    signals: Annotated[
+        list[str] | None,
+        typer.Argument(help="With --gold: signals to judge, NAME (every version) or NAME@VERSION."),
+    ] = None,
+    gold: Annotated[
+        bool, typer.Option("--gold", help="Judge tagging signals against the annotated gold set.")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Markdown report (default: <lake>/reports/evaluation.md).")
     ] = None,
 ) -> None:
-    """Each signal's error against the sample catalog's ground truth (table + Markdown)."""
+    """Each signal's error against the sample catalog's ground truth (table + Markdown); with
+    --gold, each tagging signal's agreement with what people accepted or corrected."""
     from jobs.evaluate import evaluate as run_evaluate
     from jobs.evaluate import to_markdown
 
     settings = _settings()
+    if gold:
+        _evaluate_gold(settings, signals or [], out)
+        return
     scores = run_evaluate(settings)
     table = Table(box=None, header_style="bold")
     for column in ("signal", "measure", "metric", "value", "items", "bound", "ok"):
@@ -511,6 +546,116 @@ def evaluate(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(to_markdown(scores))
     console.print(f"wrote {path}")
+
+
+def _evaluate_gold(settings: Settings, names: list[str], out: Path | None) -> None:
+    from jobs.annotation import gold_fields
+    from jobs.evaluate import agreement_markdown, agreement_with_gold, share
+    from jobs.lake import open_table
+
+    fields = gold_fields(settings)
+    if not fields:
+        raise SignalsError("the gold set is empty", hint="review answers with `signals annotate`")
+    chosen = [
+        s
+        for s in all_signals()
+        if (not names or s.ref in names or s.name in names)
+        and fields & set(s.features)
+        and open_table(settings.signal_uri(s.storage_name), settings.storage_options)
+    ]
+    if not chosen:
+        raise SignalsError(f"no signal with a table labels {', '.join(sorted(fields))}")
+    scores = [a for s in chosen for a in agreement_with_gold(settings, s)]
+    table = Table(box=None, header_style="bold")
+    for column in ("signal", "label", "items", "agreement", "precision", "recall"):
+        table.add_column(column, justify="left" if column in ("signal", "label") else "right")
+
+    for a in scores:
+        table.add_row(a.signal, a.field, str(a.items), share(a.agreement), share(a.precision),
+                      share(a.recall))  # fmt: skip
+    console.print(table)
+    path = out or Path(settings.lake_path("reports", "gold-agreement.md"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(agreement_markdown(scores))
+    console.print(f"wrote {path}")
+
+
+@app.command()
+@handles_errors
+def annotate(
+    signal: Annotated[
+        str | None, typer.Argument(help="Only this signal's answers, NAME@VERSION.")
+    ] = None,
+    annotator: Annotated[
+        str, typer.Option(envvar="USER", help="Who decides (kept with every label).")
+    ] = "annotator",
+    limit: Annotated[int, typer.Option(help="Stop after this many items.")] = 50,
+) -> None:
+    """Review queued model answers one at a time: accept, correct or skip. Accepted and
+    corrected labels form the gold set that `signals evaluate --gold` judges signals by."""
+    from jobs.annotation import catalog_texts, decide, open_items
+
+    settings = _settings()
+    items = open_items(settings, signal)[:limit]
+    if not items:
+        console.print("nothing to review")
+        return
+    texts = catalog_texts(settings, [i.content_id for i in items])
+    decisions: dict[str, int] = {}
+    for n, item in enumerate(items, 1):
+        _show_item(n, len(items), item, texts.get(item.content_id, {}))
+        choice = _ask("[a]ccept, [c]orrect, [s]kip or [q]uit", ["a", "c", "s", "q"], "a")
+        if choice == "q":
+            break
+        labels = {k: v for k, v in item.proposed.items() if k in _label_fields(item.signal)}
+        if choice == "c":
+            labels = _corrected(item.signal, labels)
+        decision = decide(settings, item, None if choice == "s" else labels, annotator)
+        decisions[decision] = decisions.get(decision, 0) + 1
+        console.print(f"→ {decision}", highlight=False)
+    done = ", ".join(f"{v} {k}" for k, v in decisions.items()) or "nothing decided"
+    console.print(f"{done}; {len(open_items(settings, signal))} still open")
+
+
+def _label_fields(signal_ref: str) -> dict[str, tuple[str, ...]]:
+    """The label features a person decides, with their allowed values (the contract's)."""
+    from features.annotation import policy_for
+
+    signal = get_signal(signal_ref)
+    policy = policy_for(signal.name)
+    labels = policy.labels if policy else ()
+    return {f: tuple(getattr(signal.features[f], "isin", None) or ()) for f in labels}
+
+
+def _show_item(n: int, total: int, item: Any, text: dict[str, Any]) -> None:
+    table = Table(box=None, header_style="bold")
+    for column in ("label", item.signal, "compared with"):
+        table.add_column(column)
+    for field in _label_fields(item.signal):
+        table.add_row(field, str(item.proposed.get(field)), str(item.compared.get(field, "")))
+    console.rule(f"{n}/{total}  {item.content_id}  ({text.get('content_type', '?')})")
+    console.print(f"[bold]{text.get('title', '')}[/]", highlight=False)
+    console.print(text.get("description") or "", highlight=False)
+    console.print(table)
+    console.print(f"why: {item.reason}", highlight=False)
+
+
+def _ask(question: str, choices: list[str], default: str) -> str:
+    while True:
+        answer = typer.prompt(question, default=default).strip()
+        if answer in choices:
+            return answer
+        err_console.print(f"one of: {', '.join(choices)}")
+
+
+def _corrected(signal_ref: str, labels: dict[str, Any]) -> dict[str, str | None]:
+    """Ask for each label, the model's as the default; `-` means the item has none."""
+    corrected: dict[str, str | None] = {}
+    for field, allowed in _label_fields(signal_ref).items():
+        current = labels.get(field) or "-"
+        answer = _ask(f"{field} ({', '.join(allowed)}, or -)", [*allowed, "-"], current)
+        corrected[field] = None if answer == "-" else answer
+    return corrected
 
 
 @app.command()
@@ -643,16 +788,20 @@ def _refs_with_tables(settings: Settings, signals: list[str] | None) -> list[str
 @app.command()
 @handles_errors
 def runs(limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20) -> None:
-    """Recent job runs: counts, snapshot version, status."""
+    """Recent job runs: counts, snapshot version, status, and what paid extractors spent."""
     from jobs.runs import list_runs
 
     table = Table(box=None, header_style="bold")
     columns = ("run_id", "signal", "snapshot_version", "read", "unchanged", "skipped",
                "extracted", "quarantined", "removed", "status")  # fmt: skip
-    for column in columns:
+    rows = list_runs(_settings(), limit).to_pylist()
+    spent = any(row.get("usage") for row in rows)  # paid extractors ran: show what they cost
+    for column in (*columns, "cost") if spent else columns:
         table.add_column(column)
-    for row in list_runs(_settings(), limit).to_pylist():
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    for row in rows:
+        cells = ["" if row[c] is None else str(row[c]) for c in columns]
+        usage = json.loads(row.get("usage") or "{}")
+        table.add_row(*cells, *([usage_line(usage) if usage else ""] if spent else []))
     console.print(table)
 
 

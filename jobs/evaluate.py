@@ -1,4 +1,5 @@
-"""`signals evaluate`: each signal's error against the sample catalog's ground truth.
+"""`signals evaluate`: each signal's error against the sample catalog's ground truth, and each
+tagging signal's agreement with the gold set people built with `signals annotate`.
 
 The sample catalog knows what its media hold (tempo, loudness, colours, languages, planted
 duplicates). This module joins the latest served value of each signal to that truth and reports
@@ -16,10 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import get_signal
 from features.errors import SignalsError, UnknownSignalError
+from features.signal import Signal
+from jobs.annotation import gold
 from jobs.lake import latest_signal_values, open_table
 from jobs.settings import Settings
 
@@ -244,17 +248,89 @@ def evaluate(settings: Settings) -> list[Score]:
     return scores
 
 
+def markdown_table(title: str, header: list[str], align: str, rows: list[list[object]]) -> str:
+    """A titled Markdown table; `align` has one letter per column, `l` or `r`."""
+    marks = {"l": "---", "r": "---:"}
+    lines = [f"# {title}", "", "| " + " | ".join(header) + " |",
+             "| " + " | ".join(marks[a] for a in align) + " |"]  # fmt: skip
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(scores: list[Score]) -> str:
     """The evaluation as a Markdown table, for a pull request or a report."""
-    lines = [
-        "# Signal evaluation against the sample catalog's ground truth",
-        "",
-        "| signal | measure | metric | value | items | bound | |",
-        "| --- | --- | --- | ---: | ---: | --- | --- |",
-    ]
-    for s in scores:
-        mark = "✅" if s.passed else "❌"
-        lines.append(
-            f"| {s.signal} | {s.measure} | {s.metric} | {s.value:.3f} | {s.n} | {s.bound} | {mark} |"
-        )
-    return "\n".join(lines) + "\n"
+    return markdown_table(
+        "Signal evaluation against the sample catalog's ground truth",
+        ["signal", "measure", "metric", "value", "items", "bound", ""],
+        "lllrrll",
+        [
+            [
+                s.signal,
+                s.measure,
+                s.metric,
+                f"{s.value:.3f}",
+                s.n,
+                s.bound,
+                "✅" if s.passed else "❌",
+            ]
+            for s in scores
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How one label of one signal version agrees with the gold set."""
+
+    signal: str
+    field: str
+    items: int  # gold items the signal has a value row for
+    agreement: float  # share of those where the signal says what the gold says (none included)
+    precision: float | None  # of its labels (not none), the share that are right
+    recall: float | None  # of the gold labels (not none), the share it found
+
+
+def agreement_with_gold(settings: Settings, signal: Signal) -> list[Agreement]:
+    """Compare a tagging signal's served labels with the gold set, label by label, so a new
+    prompt, model or version is judged on the same items before it is promoted."""
+    truth = gold(settings)
+    fields = [f for f in signal.features if f in set(truth["field"].to_pylist())]
+    values = latest_signal_values(
+        settings.signal_uri(signal.storage_name), signal.arrow_schema(), fields,
+        settings.storage_options,
+    )  # fmt: skip
+    served = {r["content_id"]: r for r in values.to_pylist()}
+    scores = []
+    for field in fields:
+        pairs = [
+            (served[r["content_id"]][field], r["label"])
+            for r in truth.filter(pc.equal(truth["field"], field)).to_pylist()
+            if r["content_id"] in served
+        ]
+        said = [(p, g) for p, g in pairs if p is not None]
+        known = [(p, g) for p, g in pairs if g is not None]
+        scores.append(Agreement(
+            signal.ref, field, len(pairs),
+            agreement=sum(p == g for p, g in pairs) / len(pairs) if pairs else 0.0,
+            precision=sum(p == g for p, g in said) / len(said) if said else None,
+            recall=sum(p == g for p, g in known) / len(known) if known else None,
+        ))  # fmt: skip
+    return scores
+
+
+def share(value: float | None) -> str:
+    """A share as people read it in the agreement tables; `–` where it is undefined."""
+    return "–" if value is None else f"{value:.2f}"
+
+
+def agreement_markdown(scores: list[Agreement]) -> str:
+    """The agreement table as Markdown, for a pull request that changes a prompt or a model."""
+    return markdown_table(
+        "Agreement with the gold set",
+        ["signal", "label", "items", "agreement", "precision", "recall"],
+        "llrrrr",
+        [
+            [a.signal, a.field, a.items, share(a.agreement), share(a.precision), share(a.recall)]
+            for a in scores
+        ],
+    )

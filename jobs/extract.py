@@ -14,9 +14,10 @@ import importlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +26,9 @@ from extractors.base import ERROR_COLUMN, Extractor
 from extractors.device import pick_device, set_cpu_threads
 from features import get_signal
 from features.catalog import CATALOG_CONTRACT, check_snapshot_schema
+from features.contract_doc import contract_document
+from features.contract_export import answer_schema
+from features.errors import SignalsError
 from features.signal import Signal
 from features.standard import (
     QUARANTINE_SCHEMA,
@@ -34,9 +38,11 @@ from features.standard import (
     TIMESTAMP,
 )
 from features.validation import split_valid
+from jobs.annotation import enqueue
 from jobs.errors import QuarantineThresholdError, SnapshotNotFoundError
 from jobs.failpoints import BEFORE_COMMIT, BEFORE_RUN_RECORD, BETWEEN_COMMITS, failpoint
 from jobs.lake import Part, commit_parts, has_committed, open_table, write_part
+from jobs.llm_tools import LLMTools
 from jobs.outcomes import GONE, INPUT_HASH, KIND, PLAN_COLUMNS, planned
 from jobs.profiles import store_profile
 from jobs.removals import tombstones
@@ -109,12 +115,18 @@ class ExtractBatches:
         device: str | None,
         threads: int | None,
         expected_version: str | None = None,
+        options: dict[str, Any] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         set_cpu_threads(threads)
         configure_fsspec(storage_options)
         self.signal: Signal = get_signal(signal_ref)
         extractor_cls = load_extractor_class(self.signal.extractor)
         self.extractor = extractor_cls(device=pick_device(device))
+        self.extractor.configure(options or {})
+        if self.extractor.tools_wanted and settings is not None:
+            tools = LLMTools(settings, asking=self.signal.name)
+            self.extractor.bind_tools(tools.tools(self.extractor.tools_wanted))
         self.version = self.extractor.full_version
         if expected_version is not None and self.version != expected_version:
             # Rows were hashed for another version: a node with other code or weights.
@@ -282,6 +294,7 @@ class ExtractBatches:
             removed=removed,
             quarantine_part=quarantine_part,
             reasons=reasons,
+            usage=self.extractor.take_usage(),
         )
 
 
@@ -296,6 +309,7 @@ def part_meta(
     removed: int = 0,
     quarantine_part: Part | None = None,
     reasons: Counter[str] | None = None,
+    usage: dict[str, int] | None = None,
 ) -> pa.Table:
     """What a worker tells the driver about one batch: counts and the parts it wrote."""
     return pa.table(
@@ -309,6 +323,7 @@ def part_meta(
             "quarantine_part": [json.dumps(vars(quarantine_part)) if quarantine_part else None],
             "reasons": [json.dumps(reasons or {})],
             "extractor_version": [version],
+            "usage": [json.dumps(usage or {})],
         }
     )
 
@@ -325,9 +340,19 @@ def hash_batch(
     )
 
 
-def extractor_version(extractor: str) -> str:
-    """The extractor's full version (code + weights), computed where extractors run."""
-    return load_extractor_class(extractor)(device="cpu").full_version
+def extractor_version(extractor: str, options: dict[str, Any] | None = None) -> str:
+    """The extractor's full version (code + weights, or model + prompt), computed where
+    extractors run."""
+    instance = load_extractor_class(extractor)(device="cpu")
+    instance.configure(options or {})
+    return instance.full_version
+
+
+def extractor_options(signal: Signal, env: Mapping[str, str]) -> dict[str, Any]:
+    """What every actor's extractor is configured with: the `SIGNALS_*` settings extractors read
+    (captured in the driver, so actors on any node see the same) and the schema of the answer
+    the signal's contract accepts."""
+    return {**env, "answer_schema": answer_schema(contract_document(signal))}
 
 
 def _snapshot(settings: Settings, uri: str, version: int | None) -> tuple[pa.Schema, int]:
@@ -399,7 +424,14 @@ def run_extract(
     gpus = request.gpus_per_actor
     if gpus is None:
         gpus = 1 if extractor_cls.wants_gpu and cluster_gpus() > 0 else 0
-    version = ray.get(ray.remote(extractor_version).remote(signal.extractor))
+    options = extractor_options(signal, settings.extractor_env)
+    try:
+        version = ray.get(ray.remote(extractor_version).remote(signal.extractor, options))
+    except ray.exceptions.RayTaskError as exc:
+        if not isinstance(exc.cause, ValueError):
+            raise
+        # A setting the extractor refuses (a misspelt SIGNALS_LLM_* name): the user's to fix.
+        raise SignalsError(f"{signal.ref}: {exc.cause}") from None
     total = snapshot_rows(settings, snapshot_uri, snapshot_version)
     partitions = max(1, total // ROWS_PER_JOIN_PARTITION + 1)  # of the anti-joins' shuffles
     columns = list(dict.fromkeys([*_ALWAYS_READ, *extractor_cls.inputs]))
@@ -431,6 +463,8 @@ def run_extract(
             "device": request.device,
             "threads": request.threads_per_actor or int(request.cpus_per_actor) or None,
             "expected_version": version,
+            "options": options,
+            "settings": settings,
         },
         batch_size=request.batch_size or extractor_cls.batch_size,
         batch_format="pyarrow",
@@ -472,6 +506,7 @@ def commit_run(
     signal_parts: list[Part] = []
     quarantine_parts: list[Part] = []
     reasons: Counter[str] = Counter()
+    usage: Counter[str] = Counter()
     for meta in parts_meta:
         for row in meta.to_pylist():
             record.read += row["read"]
@@ -481,6 +516,7 @@ def commit_run(
             record.removed += row["removed"]
             record.extractor_version = row["extractor_version"]
             reasons.update(json.loads(row["reasons"]))
+            usage.update(json.loads(row["usage"]))
             if row["signal_part"]:
                 signal_parts.append(Part(**json.loads(row["signal_part"])))
             if row["quarantine_part"]:
@@ -488,6 +524,7 @@ def commit_run(
             if on_progress:
                 on_progress(row["read"])
     record.reasons = dict(reasons.most_common())
+    record.usage = dict(usage)
     if total is not None:
         record.unchanged = total - record.read
         record.read = total
@@ -541,6 +578,7 @@ def commit_run(
         )
     record.status = "succeeded"
     record_run(settings, record)
+    record.queued_for_review = enqueue(settings, signal, record.run_id)
     return record
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ RUNS_SCHEMA = pa.schema(
         pa.field("signal_table_version", pa.int64(), nullable=True),
         pa.field("status", pa.string(), nullable=False),
         pa.field("error", pa.string(), nullable=True),
+        # What the run spent, as JSON: LLM calls, tokens in and out, cache hits (paid extractors).
+        pa.field("usage", pa.string(), nullable=True),
     ]
 )
 
@@ -59,6 +62,8 @@ class RunRecord:
     reasons: dict[str, int] = field(
         default_factory=dict
     )  # not stored: the quarantine table has them
+    usage: dict[str, int] = field(default_factory=dict)  # stored as JSON; empty for free runs
+    queued_for_review: int = 0  # not stored: the annotation queue has them
 
     @property
     def computed(self) -> int:
@@ -80,7 +85,11 @@ def new_run_id(now: datetime | None = None) -> str:
 def record_run(settings: Settings, *records: RunRecord) -> None:
     """Append the runs' rows in one commit; the lineage every signal row points back to through
     `run_id`."""
-    rows = [{k: v for k, v in asdict(r).items() if k in RUNS_SCHEMA.names} for r in records]
+    rows = [
+        {k: v for k, v in asdict(r).items() if k in RUNS_SCHEMA.names}
+        | {"usage": json.dumps(r.usage) if r.usage else None}
+        for r in records
+    ]
     append_table(
         settings.runs_uri,
         pa.Table.from_pylist(rows, schema=RUNS_SCHEMA),

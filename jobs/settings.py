@@ -41,6 +41,7 @@ class Settings:
     # one registry between the jobs that materialize and the servers that read.
     feast_registry: str | None = None
     drift: DriftThresholds = field(default_factory=DriftThresholds)  # `signals profile`
+    llm: dict[str, str] = field(default_factory=dict)  # SIGNALS_LLM_*: the LLM extractor's
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -59,6 +60,7 @@ class Settings:
             redis_url=env.get("SIGNALS_REDIS_URL", base.redis_url),
             materialize_engine=env.get("SIGNALS_MATERIALIZE_ENGINE", base.materialize_engine),
             feast_registry=env.get("SIGNALS_FEAST_REGISTRY") or None,
+            llm={k: v for k, v in env.items() if k.startswith("SIGNALS_LLM_")},
             quarantine_threshold=float(
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
             ),
@@ -68,6 +70,12 @@ class Settings:
                 null_rate=float(env.get("SIGNALS_DRIFT_NULL_RATE", base.drift.null_rate)),
             ),
         )
+
+    @property
+    def extractor_env(self) -> dict[str, str]:
+        """The settings extractors read, handed to every actor: the LLM endpoint and its answer
+        cache (in the lake unless `SIGNALS_LLM_CACHE_URI` says otherwise)."""
+        return {"SIGNALS_LLM_CACHE_URI": self.lake_path("_llm_cache"), **self.llm}
 
     @property
     def feature_store_yaml(self) -> Path:
