@@ -59,7 +59,12 @@ class LLMTools:
             return {"error": f"no such signals: {', '.join(sorted(names))}"}
         (row,) = get_signals([content_id], signals=sorted(newest.values()),
                              settings=self.settings, output="dicts")  # fmt: skip
-        return {k: v for k, v in row.items() if k != "content_id" and v is not None}
+        # Floats are float32 in the store: rounded, so the model reads 0.6, not 0.6000000238.
+        return {
+            k: round(v, 4) if isinstance(v, float) else v
+            for k, v in row.items()
+            if k != "content_id" and v is not None
+        }
 
     def _embeddings(self) -> tuple[list[str], np.ndarray]:
         if self._index is None:

@@ -706,3 +706,16 @@ def test_dockerignore_keeps_local_state_out() -> None:
     }
     assert {".git", ".venv", "lake", "feature_repo/data", "benchmarks/out"} <= ignored
     assert not {"pyproject.toml", "README.md", "jobs", "features", "extractors"} & ignored
+
+
+@pytest.mark.parametrize("doc", params("RayJob"))
+def test_job_environments_name_real_settings(doc: Doc) -> None:
+    """A RayJob's runtime environment sets only settings the code reads (a misspelt LLM setting
+    would otherwise be noticed only when the job starts on the cluster)."""
+    from extractors.llm import LLMConfig
+
+    env = yaml.safe_load(doc["spec"].get("runtimeEnvYAML") or "{}").get("env_vars", {})
+    known = _settings_read()
+    for key in env:
+        assert key in known or key.startswith("SIGNALS_LLM_"), f"{key}: not a setting"
+    LLMConfig.from_options(env)  # raises on an LLM setting that does not exist

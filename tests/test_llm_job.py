@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from chat_server import Answer, ChatServer
-from deltalake import DeltaTable
+from chat_server import Answer, CallTool, ChatServer
+from deltalake import DeltaTable, write_deltalake
+from signal_rows import history
 from typer.testing import CliRunner
 
 from features import SignalsError, get_signal
 from jobs.cli import app, item_signals
 from jobs.extract import ExtractRequest, run_extract
+from jobs.materialize import materialize
 from jobs.runs import list_runs
 from jobs.sample_catalog import write_sample_catalog
 from jobs.settings import Settings
@@ -107,3 +110,34 @@ def test_a_misspelt_setting_is_a_clear_error(
     write_sample_catalog(settings.default_snapshot_uri, settings.media_dir, 2, with_media=False)
     with pytest.raises(SignalsError, match="SIGNALS_LLM_TIMEOUT: no such LLM setting"):
         run_extract(settings, ExtractRequest(SIGNAL.ref))
+
+
+def test_the_agent_in_the_job_looks_up_served_signals(
+    llm_settings: Settings, chat: ChatServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Agentic mode through Ray: each actor builds the tools from the job's settings, and the
+    model's lookup is answered from the Feast online store."""
+    monkeypatch.setenv("SIGNALS_LLM_AGENTIC", "true")
+    settings = Settings.from_env()
+    catalog = write_sample_catalog(
+        settings.default_snapshot_uri, tmp_path / "media", 3, with_media=False
+    )
+    first = DeltaTable(catalog.snapshot_uri).to_pyarrow_table()["content_id"][0].as_py()
+    tags = get_signal("text_tags@1")
+    zero_shot = {"genre": "jazz", "genre_score": 0.6, "mood": None, "mood_score": None,
+                 "topic": None, "topic_score": None}  # fmt: skip
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    write_deltalake(settings.signal_uri(tags.storage_name),
+                    history(tags.ref, [(first, at, zero_shot)], "tags"))  # fmt: skip
+    materialize(settings, [tags])
+    chat.reset()
+    chat.script(first, CallTool("item_signals", {"signals": ["text_tags"]}), Answer())
+
+    record = run_extract(settings, ExtractRequest(SIGNAL.ref))
+    assert record.status == "succeeded" and record.extracted == 3
+    assert record.usage["tool_calls"] == 1
+    asked, answered = chat.calls_for(first)
+    assert {t["function"]["name"] for t in asked.request["tools"]} == {"item_signals",
+                                                                        "nearest_items"}  # fmt: skip
+    result = json.loads(answered.request["messages"][-1]["content"])
+    assert result == {"text_tags_v1__genre": "jazz", "text_tags_v1__genre_score": 0.6}
