@@ -117,8 +117,7 @@ class AnswerCache:
     """
 
     def __init__(self, uri: str) -> None:
-        self.uri = uri.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.uri) if uri else (None, "")
+        self.fs, self.root = fsspec.core.url_to_fs(uri.rstrip("/")) if uri else (None, "")
 
     def _path(self, key: str) -> str:
         return f"{self.root}/{key[:2]}/{key}.json"

@@ -14,7 +14,6 @@ import os
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from features.errors import SignalsError
 from jobs.settings import PROJECT_ROOT
@@ -70,12 +69,12 @@ def job_env(extra: list[str], forward: bool = True) -> dict[str, str]:
     return env
 
 
-def runtime_env(env: dict[str, str], upload: bool, working_dir: Path = PROJECT_ROOT) -> dict:
+def runtime_env(env: dict[str, str], upload: bool) -> dict:
     """Ray's runtime environment of the job: its variables and, unless the image holds the code,
     this checkout as the working directory (on `sys.path` of the driver and every worker)."""
     runtime: dict = {"env_vars": env}
     if upload:
-        runtime |= {"working_dir": str(working_dir), "excludes": UPLOAD_EXCLUDES}
+        runtime |= {"working_dir": str(PROJECT_ROOT), "excludes": UPLOAD_EXCLUDES}
     return runtime
 
 
