@@ -80,7 +80,7 @@ def _write(uri: str, items: int) -> None:
     from deltalake import write_deltalake
 
     from features.catalog import CATALOG_SCHEMA
-    from jobs.sample_catalog import iter_catalog_batches
+    from jobs.sample import iter_catalog_batches
 
     batches = iter_catalog_batches(items, seed=7)
     write_deltalake(uri, pa.RecordBatchReader.from_batches(CATALOG_SCHEMA, batches))
@@ -88,8 +88,8 @@ def _write(uri: str, items: int) -> None:
 
 def _measure(lake: str, signal: str, cpus: int) -> dict[str, object]:
     """Two runs of the job in this (fresh) process, each with its own peak."""
-    from jobs.extract import ExtractRequest, run_extract
-    from jobs.ray_runtime import ensure_ray
+    from jobs.pipeline.extract import ExtractRequest, run_extract
+    from jobs.pipeline.runtime import ensure_ray
     from jobs.settings import Settings
 
     settings = Settings(lake_uri=lake, ray_num_cpus=cpus)

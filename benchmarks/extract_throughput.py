@@ -39,9 +39,9 @@ def main(
     from deltalake import write_deltalake
 
     from extractors.text import TextEmbedding, batch_texts
-    from jobs.extract import ExtractRequest, run_extract
-    from jobs.ray_runtime import ensure_ray
-    from jobs.sample_catalog import generate_catalog_rows
+    from jobs.pipeline.extract import ExtractRequest, run_extract
+    from jobs.pipeline.runtime import ensure_ray
+    from jobs.sample import generate_catalog_rows
     from jobs.settings import Settings
 
     lake = Path(tempfile.mkdtemp(prefix="bench-extract-"))

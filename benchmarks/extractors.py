@@ -66,8 +66,8 @@ def main(
     from deltalake import DeltaTable
 
     from features import all_signals
-    from jobs.extract import load_extractor_class
-    from jobs.sample_catalog import write_sample_catalog
+    from jobs.pipeline.extractors import load_extractor_class
+    from jobs.sample import write_sample_catalog
 
     torch.set_num_threads(threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")

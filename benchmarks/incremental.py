@@ -55,7 +55,7 @@ def _snapshot(items: int, every: int | None, changed: list[str]) -> Iterator[obj
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from jobs.sample_catalog import iter_catalog_batches
+    from jobs.sample import iter_catalog_batches
 
     now = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
     offset = 0
@@ -112,8 +112,8 @@ def main(
     from deltalake import DeltaTable
 
     from features import get_signal
-    from jobs.extract import ExtractRequest, run_extract
-    from jobs.ray_runtime import ensure_ray
+    from jobs.pipeline.extract import ExtractRequest, run_extract
+    from jobs.pipeline.runtime import ensure_ray
     from jobs.settings import Settings
 
     lake = Path(tempfile.mkdtemp(prefix="bench-incremental-"))

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.materialize --items 50000
 
-The pipeline figure is `jobs.materialize` as a user runs it (feast apply, Feast's incremental
+The pipeline figure is `jobs.serving.materialize` as a user runs it (feast apply, Feast's incremental
 materialization over the Delta history through the offline store, the removal check). The
 baseline writes the same rows in the same store layout with the store's own bulk path: one
 `executemany` INSERT into Feast's SQLite table, or pipelined HSETs of Feast's Redis hashes, built
@@ -25,7 +25,7 @@ def raw_sqlite_write(store, items: int) -> float:
     from feast.infra.key_encoding_utils import serialize_entity_key
     from feast.protos.feast.types.Value_pb2 import Value
 
-    from jobs.online_removal import _entity_key
+    from jobs.serving.online_removal import _entity_key
 
     conn = store._get_provider().online_store._get_conn(store.config)
     version = store.config.entity_key_serialization_version
@@ -50,7 +50,7 @@ def raw_redis_write(store, items: int) -> float:
     from feast.infra.online_stores.redis import _mmh3, _redis_key
     from feast.protos.feast.types.Value_pb2 import Value
 
-    from jobs.online_removal import _entity_key
+    from jobs.serving.online_removal import _entity_key
 
     config = store.config
     client = store._get_provider().online_store._get_client(config.online_store)
@@ -73,8 +73,8 @@ def main(
     out: Path = typer.Option(Path("benchmarks/out/materialize.json"), help="JSON result."),
 ) -> None:
     """Materialize into SQLite and into Redis, each beside its raw bulk write, in one run."""
-    from jobs.feast_ops import feature_store
-    from jobs.materialize import materialize
+    from jobs.serving.materialize import materialize
+    from jobs.serving.store import feature_store
 
     results = []
     for kind, settings in each_store("materialize-bench-", items):

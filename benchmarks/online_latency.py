@@ -62,7 +62,7 @@ def raw_sqlite(store) -> Callable[[list[str]], object]:
     from feast.infra.key_encoding_utils import serialize_entity_key
     from feast.infra.online_stores.sqlite import _quote_id, _table_id
 
-    from jobs.online_removal import _entity_key
+    from jobs.serving.online_removal import _entity_key
 
     config = store.config
     conn = store._get_provider().online_store._get_conn(config)
@@ -83,7 +83,7 @@ def raw_redis(store) -> Callable[[list[str]], object]:
     """One pipeline of HGETALL over the keys Feast wrote."""
     from feast.infra.online_stores.redis import _redis_key
 
-    from jobs.online_removal import _entity_key
+    from jobs.serving.online_removal import _entity_key
 
     config = store.config
     client = store._get_provider().online_store._get_client(config.online_store)
@@ -132,7 +132,7 @@ class KeepAlive:
 def http_server(settings_env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
-    from jobs.local_redis import free_port
+    from tests.redis_server import free_port
 
     port = free_port()
     signals = str(Path(sys.executable).with_name("signals"))
@@ -159,9 +159,9 @@ def main(
     out: Path = typer.Option(Path("benchmarks/out/online_latency.json"), help="JSON result."),
 ) -> None:
     """Materialize the same rows into SQLite and Redis, then time every path beside its raw lookup."""
-    from jobs.client import get_signals
-    from jobs.feast_ops import feature_store
-    from jobs.materialize import materialize
+    from jobs.serving.client import get_signals
+    from jobs.serving.materialize import materialize
+    from jobs.serving.store import feature_store
 
     ids = content_ids(items)
     rows: list[dict[str, object]] = []

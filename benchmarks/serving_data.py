@@ -70,7 +70,7 @@ def each_store(prefix: str, items: int) -> Iterator[tuple[str, Settings]]:
 
     The Redis server stops when the loop ends, however it ends.
     """
-    from jobs.local_redis import RedisServer
+    from tests.redis_server import RedisServer
 
     root = Path(tempfile.mkdtemp(prefix=prefix))
     redis = RedisServer(root / "redis")

@@ -18,7 +18,8 @@ import pyarrow as pa
 import soundfile as sf
 
 from extractors import audio_dsp as dsp
-from extractors.media import MediaError, MediaExtractor, describe_failure, open_media
+from extractors.errors import MediaError
+from extractors.media import MediaExtractor, describe_failure, open_media
 
 BLOCK_FRAMES = 1 << 16
 # Containers libsndfile reads reliably; MP3 goes to FFmpeg, whose decoder stops at a cut instead

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 
+from extractors.errors import MediaError
 from extractors.image_stats import (
     CANVAS,
     colour_layout,
@@ -26,7 +27,7 @@ from extractors.image_stats import (
     palette_pixels,
     phash,
 )
-from extractors.media import MediaError, MediaExtractor, describe_failure, open_media
+from extractors.media import MediaExtractor, describe_failure, open_media
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_PIXELS = 64_000_000  # 8000×8000: larger is refused before decoding (≈ 256 MB as RGBA)

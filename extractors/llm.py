@@ -43,6 +43,7 @@ import pyarrow as pa
 from jsonschema.exceptions import best_match
 
 from extractors.base import ERROR_COLUMN, Extractor
+from extractors.errors import AnswerError, BadAnswerError
 
 log = logging.getLogger(__name__)
 PROMPTS = Path(__file__).with_name("prompts")
@@ -86,10 +87,6 @@ class LLMConfig:
             else:
                 values[name] = kind(raw)
         return cls(**values)
-
-
-class AnswerError(Exception):
-    """The item could not be answered; the message is the quarantine reason."""
 
 
 class RateLimiter:
@@ -346,7 +343,7 @@ class LLMEnrichment(Extractor):
                 answer, steps = self._converse(row["content_id"], messages, client, validator)
             except AnswerError as exc:
                 return f"llm: {exc}"
-            except _BadAnswer as bad:
+            except BadAnswerError as bad:
                 reason = str(bad)
                 with self.lock:
                     self.usage.update(bad_answers=1)
@@ -391,9 +388,9 @@ class LLMEnrichment(Extractor):
                 try:
                     return parse_answer(message.get("content"), validator), steps
                 except AnswerError as exc:
-                    raise _BadAnswer(str(exc)) from None
+                    raise BadAnswerError(str(exc)) from None
             if not agentic:
-                raise _BadAnswer("answer called a tool, but no tools were offered")
+                raise BadAnswerError("answer called a tool, but no tools were offered")
             if step == self.config.max_steps:
                 break
             body["messages"].append(
@@ -415,7 +412,7 @@ class LLMEnrichment(Extractor):
                 )
             with self.lock:
                 self.usage.update(tool_calls=len(calls))
-        raise _BadAnswer(f"no answer within {self.config.max_steps} steps")
+        raise BadAnswerError(f"no answer within {self.config.max_steps} steps")
 
     def _call_tool(self, content_id: str, call: dict[str, Any]) -> Any:
         name = call.get("function", {}).get("name", "")
@@ -429,10 +426,6 @@ class LLMEnrichment(Extractor):
             return self.tools[name][1](content_id, arguments)
         except Exception as exc:  # a tool's failure is the model's information, not the job's
             return {"error": f"{name} failed: {exc}"}
-
-
-class _BadAnswer(Exception):
-    """An answer that was received but not usable: worth asking again."""
 
 
 def _arrow(spec: dict[str, Any]) -> pa.DataType:

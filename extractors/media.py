@@ -19,10 +19,7 @@ import fsspec
 import pyarrow as pa
 
 from extractors.base import Extractor
-
-
-class MediaError(Exception):
-    """A problem with one item's media; its message is the reason stored in the quarantine."""
+from extractors.errors import MediaError
 
 
 def _info(uri: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import av
 import numpy as np
 import pyarrow as pa
 
+from extractors.errors import MediaError
 from extractors.image_stats import (
     CANVAS,
     describe,
@@ -29,7 +30,7 @@ from extractors.image_stats import (
     palette,
     palette_pixels,
 )
-from extractors.media import MediaError, MediaExtractor, describe_failure, open_media
+from extractors.media import MediaExtractor, describe_failure, open_media
 
 MAX_FRAMES = 16  # frames kept per video
 MAX_PIXELS = 7680 * 4320  # 8K UHD: larger frames are refused before decoding

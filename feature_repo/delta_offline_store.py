@@ -54,30 +54,17 @@ from feast.repo_config import RepoConfig
 from ibis.expr.types import Table
 from pydantic import Field, StrictStr
 
-from features.errors import SignalsError
+from feature_repo.errors import (
+    LAKE_URI_ENV,
+    DeltaSourceError,
+    DeltaTableNotFoundError,
+    UnsupportedOperationError,
+)
 
 logger = logging.getLogger(__name__)
 
-LAKE_URI_ENV = "SIGNALS_LAKE_URI"
 
 Reader = Callable[[DataSource, str], Table]
-
-
-class DeltaSourceError(SignalsError):
-    """A Delta source that cannot be read: not a Delta `FileSource`, a missing version or column."""
-
-
-class DeltaTableNotFoundError(DeltaSourceError):
-    """No Delta table at the path a source resolves to."""
-
-    hint = (
-        f"check ${LAKE_URI_ENV} / offline_store.lake_uri, "
-        "or run the extract job for this signal first"
-    )
-
-
-class UnsupportedOperationError(SignalsError, NotImplementedError):
-    """An offline-store operation this read-only store does not offer."""
 
 
 class DeltaOfflineStoreConfig(DuckDBOfflineStoreConfig):

@@ -1,6 +1,14 @@
 """What each signal is: declarations, contracts and the catalog-snapshot contract.
 
-Imports pandera and pyarrow only — never ray, feast, torch or deltalake.
+- `declarations/` — the declared signals, one module per modality; `registry` finds them all;
+- `signal`, `types`, `standard`, `labels` — the `Signal` declaration, its feature types, the
+  columns every row carries, the label sets contracts admit;
+- `catalog`, `validation` — the catalog-snapshot contract, and checking rows against a contract;
+- `contract_doc`, `contract_export`, `review` — contracts as documents, exported, and compared;
+- `profile`, `annotation` — value profiles and drift; which answers people review;
+- `errors` — the project's error hierarchy (`SignalsError`, `retryable`).
+
+Imports pandera and pyarrow only — never ray, feast, torch, deltalake, `extractors` or `jobs`.
 """
 
 from features.catalog import CATALOG_COLUMNS, CATALOG_SCHEMA, CONTENT_TYPES, check_snapshot_schema

@@ -2,7 +2,7 @@
 
 A model's labels are reviewed when the model itself is unsure (its confidence under a threshold)
 or when they disagree with another signal's labels for the same item (the zero-shot tags). The
-queue, the terminal review and the gold set live in `jobs/annotation.py`; this is the policy.
+queue, the terminal review and the gold set live in `jobs/quality/annotation.py`; this is the policy.
 """
 
 from __future__ import annotations

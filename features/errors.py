@@ -1,4 +1,9 @@
-"""One exception hierarchy for the whole project: every user-facing error is a `SignalsError`."""
+"""One exception hierarchy for the whole project: every user-facing error is a `SignalsError`.
+
+Each layer keeps its own error classes in its own `errors` module (`jobs/lake/errors.py`,
+`jobs/serving/errors.py`, …); every class says whether a retry can help (`retryable`), so the CLI
+can tell a user error (fix the input, exit 1) from a transient failure (run it again, exit 75).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ class SignalsError(Exception):
     """Base of every error the project raises on purpose; the CLI prints these without a traceback."""
 
     hint: str = ""
+    # Whether running the same thing again, unchanged, can succeed: a store that was down, a
+    # commit race lost. False for what the caller must fix first (a typo, a bad file).
+    retryable: bool = False
 
     def __init__(self, message: str, *, details: list[str] | None = None, hint: str = "") -> None:
         super().__init__(message)

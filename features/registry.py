@@ -1,4 +1,4 @@
-"""The catalog of declared signals, discovered from the modules of this package."""
+"""The catalog of declared signals: every `Signal` in the modules of `features.declarations`."""
 
 from __future__ import annotations
 
@@ -7,34 +7,22 @@ import pkgutil
 from collections.abc import Iterable
 from functools import cache
 
-import features as _package
+import features.declarations as _declarations
 from features.errors import UnknownSignalError
 from features.signal import Signal
-
-# Modules of this package that hold machinery rather than declarations.
-_INFRASTRUCTURE = {
-    "catalog",
-    "contract_doc",
-    "errors",
-    "registry",
-    "review",
-    "signal",
-    "standard",
-    "types",
-}
 
 
 @cache
 def all_signals() -> tuple[Signal, ...]:
-    """Every `Signal` declared at module level in `features/`, ordered by name and version.
+    """Every `Signal` declared at module level in `features/declarations/`, ordered by name and
+    version.
 
-    Discovery instead of a hand-kept list: declaring a signal in a module is all it takes.
+    Discovery instead of a hand-kept list: declaring a signal in a module of that package is all
+    it takes, and the package holds nothing else, so no list of modules to skip can go stale.
     """
     found: dict[str, Signal] = {}
-    for info in pkgutil.iter_modules(_package.__path__):
-        if info.name.startswith("_") or info.name in _INFRASTRUCTURE:
-            continue
-        module = importlib.import_module(f"{_package.__name__}.{info.name}")
+    for info in pkgutil.iter_modules(_declarations.__path__):
+        module = importlib.import_module(f"{_declarations.__name__}.{info.name}")
         for value in vars(module).values():
             if isinstance(value, Signal):
                 if value.ref in found and found[value.ref] is not value:

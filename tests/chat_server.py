@@ -33,12 +33,11 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from redis_server import free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from jobs.local_redis import free_port
 
 __all__ = [
     "Answer",

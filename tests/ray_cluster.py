@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobs.local_redis import free_port
+from redis_server import free_port
 
 BIN = Path(sys.executable).parent
 

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
-
-from jobs.local_redis import free_port
+from redis_server import free_port
 
 
 class S3Server:

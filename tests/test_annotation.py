@@ -11,11 +11,11 @@ from signal_rows import history
 from typer.testing import CliRunner
 
 from features import get_signal
-from features.text import taxonomy_labels
-from jobs.annotation import enqueue, gold, open_items
+from features.labels import taxonomy_labels
 from jobs.cli import app
-from jobs.evaluate import agreement_with_gold
-from jobs.sample_catalog import write_sample_catalog
+from jobs.quality.agreement import agreement_with_gold
+from jobs.quality.annotation import enqueue, gold, open_items
+from jobs.sample import write_sample_catalog
 from jobs.settings import Settings
 
 LLM = get_signal("llm_metadata@1")

@@ -27,7 +27,7 @@ from extractors import audio_dsp as dsp
 from extractors.audio import AudioFeatures, AudioFingerprint, Loudness
 from extractors.base import Extractor
 from features import get_signal
-from jobs.sample_catalog import write_sample_catalog
+from jobs.sample import write_sample_catalog
 
 # --------------------------------------------------------------------------------------------
 # Synthesis and helpers

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from features import CATALOG_SCHEMA, get_signal
 from jobs.cli import app
-from jobs.client import online_values
-from jobs.feast_ops import feature_store
-from jobs.sample_catalog import iter_catalog_batches
+from jobs.sample import iter_catalog_batches
+from jobs.serving.client import online_values
+from jobs.serving.store import feature_store
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("ray_session")

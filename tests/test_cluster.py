@@ -16,9 +16,9 @@ from ray_cluster import BIN, LocalRayCluster
 
 from extractors.text import TextQuality
 from features import get_signal
-from jobs.sample_catalog import write_sample_catalog
+from jobs.pipeline.submit import UPLOAD_EXCLUDES
+from jobs.sample import write_sample_catalog
 from jobs.settings import PROJECT_ROOT
-from jobs.submit import UPLOAD_EXCLUDES
 
 pytestmark = pytest.mark.slow
 SIGNAL = get_signal("text_quality@1")
@@ -69,7 +69,7 @@ def test_ray_job_submit_runs_the_extract_job_on_both_nodes(
     done = run(
         [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
          "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
-         "--", "python", "-m", "jobs.extract", SIGNAL.ref, *RESOURCES],
+         "--", "python", "-m", "jobs", "extract", SIGNAL.ref, *RESOURCES],
         job_env,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -113,6 +113,6 @@ def test_signals_submit_streams_the_logs_and_exits_as_the_job_did(
     assert "FAILED" in failed.stderr
 
     unreachable = run([*submit, "--address", "http://127.0.0.1:1", "extract"], job_env)
-    assert unreachable.returncode == 1
+    assert unreachable.returncode == 75  # transient: retry once the cluster answers
     assert "cannot submit to the Ray job API at http://127.0.0.1:1" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr

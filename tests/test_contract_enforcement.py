@@ -21,10 +21,12 @@ from extractors.text import item_text
 from features import get_signal
 from features.signal import Signal
 from features.standard import STAGE_SIGNAL
-from jobs.extract import ExtractBatches, commit_run, extractor_version, hash_batch
-from jobs.near_duplicates import run_near_duplicates
-from jobs.runs import RunRecord, new_run_id
-from jobs.sample_catalog import iter_catalog_batches
+from jobs.lake.runs import RunRecord, new_run_id
+from jobs.pipeline.commit import commit_run
+from jobs.pipeline.extractors import extractor_version, hash_batch
+from jobs.pipeline.near_duplicates import run_near_duplicates
+from jobs.pipeline.worker import ExtractBatches
+from jobs.sample import iter_catalog_batches
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("ray_session")

@@ -33,7 +33,7 @@ def _commit(repo: Path, message: str) -> str:
 
 
 def _edit(repo: Path, old: str, new: str) -> None:
-    path = repo / "features" / "audio.py"
+    path = repo / "features" / "declarations" / "audio.py"
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from features import CATALOG_SCHEMA, SchemaMismatchError, get_signal
 from features.standard import STAGE_CATALOG, STAGE_EXTRACT
 from jobs.cli import app
-from jobs.errors import QuarantineThresholdError
-from jobs.extract import ExtractRequest, run_extract
-from jobs.runs import list_runs
-from jobs.sample_catalog import iter_catalog_batches
+from jobs.lake.runs import list_runs
+from jobs.pipeline.errors import QuarantineThresholdError
+from jobs.pipeline.extract import ExtractRequest, run_extract
+from jobs.sample import iter_catalog_batches
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("ray_session")

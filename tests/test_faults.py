@@ -1,7 +1,7 @@
 """Fault tests with real processes: the extract job is crash-safe.
 
 Every fault here is real: SIGKILL of the extractor actor's process, SIGKILL of a driver process
-(`python -m jobs.extract`, joined to this test session's one Ray cluster), SIGKILL of the driver at
+(`python -m jobs extract`, joined to this test session's one Ray cluster), SIGKILL of the driver at
 each commit failpoint of `jobs.failpoints`, and separate processes committing to one Delta table at
 the same instant. What is proved:
 
@@ -21,7 +21,7 @@ the same instant. What is proved:
 
 The signal is `text_quality@1` throughout: it loads no model, so a job's length is set by its batch
 count and a restarted actor is back in seconds; the fault handling under test is the same for
-every extractor. Heavy modules (`jobs.extract` imports torch) are imported inside the functions
+every extractor. Heavy modules (`jobs.pipeline.extract` imports torch) are imported inside the functions
 that need them: the processes spawned by the commit races import this module.
 """
 
@@ -49,8 +49,14 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from jobs.failpoints import BEFORE_COMMIT, BEFORE_RUN_RECORD, BETWEEN_COMMITS, FAILPOINTS_ENV
-from jobs.lake import app_id, commit_parts, latest_per_key, open_table, write_part
+from jobs.lake.parts import app_id, commit_parts, write_part
+from jobs.lake.tables import latest_per_key, open_table
+from jobs.pipeline.failpoints import (
+    BEFORE_COMMIT,
+    BEFORE_RUN_RECORD,
+    BETWEEN_COMMITS,
+    FAILPOINTS_ENV,
+)
 from jobs.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
@@ -58,7 +64,7 @@ if TYPE_CHECKING:
     from multiprocessing.synchronize import Barrier
 
     from features.signal import Signal
-    from jobs.runs import RunRecord
+    from jobs.lake.runs import RunRecord
 
 SIGNAL_REF = "text_quality@1"
 MAP_WORKER = "ray::MapWorker"  # the title Ray gives a Ray Data actor's process
@@ -110,21 +116,21 @@ def _uris(settings: Settings) -> dict[str, str]:
 
 def _catalog(items: int, seed: int) -> pa.Table:
     """Sample catalog rows with their planted broken ones (blank text, a type not allowed)."""
-    from jobs.sample_catalog import iter_catalog_batches
+    from jobs.sample import iter_catalog_batches
 
     return pa.Table.from_batches(list(iter_catalog_batches(items, seed)))
 
 
 def _extract(settings: Settings, **request: Any) -> RunRecord:
     """One extract run in this process, on the session's Ray."""
-    from jobs.extract import ExtractRequest, run_extract
+    from jobs.pipeline.extract import ExtractRequest, run_extract
 
     return run_extract(settings, ExtractRequest(signal=SIGNAL_REF, **request))
 
 
 def _runs(settings: Settings) -> dict[str, dict[str, Any]]:
     """run_id → the run's last record."""
-    from jobs.runs import list_runs
+    from jobs.lake.runs import list_runs
 
     return {r["run_id"]: r for r in list_runs(settings).to_pylist()}
 
@@ -247,7 +253,7 @@ def _map_workers() -> set[int]:
 
 @dataclass
 class Job:
-    """`python -m jobs.extract SIGNAL …` as a child process, its output in a log file."""
+    """`python -m jobs extract SIGNAL …` as a child process, its output in a log file."""
 
     process: subprocess.Popen[bytes]
     log: Path
@@ -268,7 +274,7 @@ class Job:
         log = lake.parent / f"job-{time.monotonic_ns()}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "jobs.extract", SIGNAL_REF, *args],
+                [sys.executable, "-m", "jobs", "extract", SIGNAL_REF, *args],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=out,

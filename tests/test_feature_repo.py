@@ -24,14 +24,12 @@ from feast.types import Array, Float32
 
 from feature_repo import definitions
 from feature_repo.delta_offline_store import (
-    LAKE_URI_ENV,
-    DeltaTableNotFoundError,
-    UnsupportedOperationError,
     read_delta_source,
     resolve_lake_uri,
     resolve_table_uri,
     split_version,
 )
+from feature_repo.errors import LAKE_URI_ENV, DeltaTableNotFoundError, UnsupportedOperationError
 from features import Bool, Embedding, Float, Int, String, all_signals, consumer_groups, get_signal
 
 REPO_FILES = ("definitions.py", "feature_store.yaml", ".feastignore")

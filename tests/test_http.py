@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import REPO_FILES
+from redis_server import RedisServer, free_port
 from test_serving import LOUDNESS, LUFS, T1, T2, _append, _loudness
 
-from jobs.client import get_signals
-from jobs.local_redis import RedisServer, free_port
+from jobs.serving.client import get_signals
 from jobs.settings import PROJECT_ROOT, Settings
 
 REF = f"{LOUDNESS.feature_view_name}:integrated_lufs"
@@ -49,7 +49,7 @@ def server(
         settings = Settings.from_env()
         _append(settings, [("a", T1, _loudness(-14.0)), ("b", T1, _loudness(-20.0))], "r1")
         _append(settings, [("a", T2, _loudness(-9.0))], "r2")
-        from jobs.materialize import materialize
+        from jobs.serving.materialize import materialize
 
         materialize(settings, [LOUDNESS])
         port = free_port()

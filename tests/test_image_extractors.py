@@ -25,7 +25,7 @@ from extractors.image_stats import (
     layout_distance,
     near_duplicates,
 )
-from jobs.sample_catalog import write_sample_catalog
+from jobs.sample import write_sample_catalog
 
 QUALITY = ArtworkQuality()
 HASH = ArtworkHash()

@@ -10,9 +10,9 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from features import get_signal
-from jobs.extract import ExtractRequest, run_extract
-from jobs.lake import latest_per_key
-from jobs.sample_catalog import iter_catalog_batches
+from jobs.lake.tables import latest_per_key
+from jobs.pipeline.extract import ExtractRequest, run_extract
+from jobs.sample import iter_catalog_batches
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("ray_session")

@@ -40,14 +40,8 @@ KUSTOMIZATION = K8S / "kustomization.yaml"
 KUBERNETES_VERSION = "1.32"
 IMAGE_REPO = "ghcr.io/content-signals/content-signals"
 RAY_KINDS = ("RayCluster", "RayJob", "RayCronJob")
-# `python -m MODULE ARGS` runs `signals COMMAND ARGS`; None: the first argument is the command.
-MODULE_COMMANDS: dict[str, str | None] = {
-    "jobs.extract": "extract",
-    "jobs.near_duplicates": "near-duplicates",
-    "jobs.materialize": "materialize",
-    "jobs.backfill": "backfill",
-    "jobs.maintenance": None,
-}
+# The one entry point of cluster jobs: `python -m jobs COMMAND ARGS` runs `signals COMMAND ARGS`.
+ENTRY_POINT = ["python", "-m", "jobs"]
 SHELLS = {"sh", "bash"}
 SHELL_OPERATORS = {"&&", "||", ";", ";;", "|", "&", "(", ")", "<", ">", ">>"}
 
@@ -356,22 +350,12 @@ def check_cli(command: str, args: list[str], where: str) -> Any:
 
 
 def check_python_module(argv: list[str], where: str) -> None:
-    """`python -m jobs.X ARGS`: the module exists, runs as a script, and its CLI command takes
-    ARGS."""
-    assert argv[:2] == ["python", "-m"] and len(argv) > 2, f"{where}: {argv} is not python -m"
-    module, args = argv[2], argv[3:]
-    path = ROOT / f"{module.replace('.', '/')}.py"
-    assert path.is_file(), f"{where}: {path.relative_to(ROOT)} does not exist"
-    main = re.search(r'^if __name__ == "__main__":\n(.+)', path.read_text(), re.M | re.S)
-    assert main, f'{where}: {module} has no `if __name__ == "__main__":` block'
-    assert module in MODULE_COMMANDS, f"{where}: which CLI command does {module} run?"
-    command = MODULE_COMMANDS[module]
-    if command is None:
-        assert args, f"{where}: `python -m {module}` needs the command as its first argument"
-        command, args = args[0], args[1:]
-    else:
-        assert f'"{command}"' in main.group(1), f"{where}: {module} does not run `{command}`"
-    check_cli(command, args, where)
+    """`python -m jobs COMMAND ARGS`: the entry point runs the CLI, and COMMAND takes ARGS."""
+    assert argv[:3] == ENTRY_POINT, f"{where}: {argv} is not `python -m jobs COMMAND …`"
+    assert len(argv) > 3, f"{where}: `python -m jobs` needs the command as its first argument"
+    main = (ROOT / "jobs" / "__main__.py").read_text()
+    assert "from jobs.cli import app" in main, f"{where}: jobs/__main__.py does not run the CLI"
+    check_cli(argv[3], argv[4:], where)
 
 
 def check_signals(argv: list[str], where: str) -> None:
@@ -380,7 +364,7 @@ def check_signals(argv: list[str], where: str) -> None:
     context = check_cli(argv[1], argv[2:], where)
     if argv[1] == "submit":
         from features.errors import SignalsError
-        from jobs.submit import entrypoint
+        from jobs.pipeline.submit import entrypoint
 
         try:
             job = entrypoint(context.params["job"], list(context.params["args"] or []))
@@ -455,25 +439,27 @@ def test_container_commands_exist(doc: Doc) -> None:
 
 
 def test_every_submittable_job_has_a_rayjob() -> None:
-    from jobs.submit import JOB_MODULES
+    from jobs.pipeline.submit import JOBS
 
-    modules = {
-        " ".join(argv[2:4]) if argv[2] == "jobs.maintenance" else argv[2]
+    commands = {
+        argv[3]
         for _, doc in documents("RayJob")
         for argv in ray_job_commands(as_stored(doc, ray_schema("RayJob"))["spec"])
     }
-    assert set(JOB_MODULES.values()) <= modules
+    assert set(JOBS) <= commands
 
 
 def test_a_flag_the_cli_lacks_is_caught() -> None:
     with pytest.raises(AssertionError, match="No such option"):
-        check_python_module(["python", "-m", "jobs.extract", "--actor", "2:8"], "test")
-    with pytest.raises(AssertionError, match="does not exist"):
-        check_python_module(["python", "-m", "jobs.extrakt"], "test")
+        check_python_module([*ENTRY_POINT, "extract", "--actor", "2:8"], "test")
+    with pytest.raises(AssertionError, match="not a command"):
+        check_python_module([*ENTRY_POINT, "extrakt"], "test")
+    with pytest.raises(AssertionError, match="is not `python -m jobs"):
+        check_python_module(["python", "-m", "jobs.extract"], "test")
     with pytest.raises(AssertionError, match="not a command"):
         check_signals(["signals", "extrakt"], "test")
     with pytest.raises(AssertionError, match="Missing argument"):
-        check_python_module(["python", "-m", "jobs.backfill"], "test")
+        check_python_module([*ENTRY_POINT, "backfill"], "test")
 
 
 def test_a_submitted_jobs_flags_are_checked() -> None:
@@ -486,12 +472,12 @@ def test_a_submitted_jobs_flags_are_checked() -> None:
 
 
 def test_an_and_chain_in_k8s_job_mode_is_caught() -> None:
-    spec = {"entrypoint": "python -m jobs.extract && python -m jobs.materialize"}
+    spec = {"entrypoint": "python -m jobs extract && python -m jobs materialize"}
     with pytest.raises(AssertionError, match="submitter's shell"):
         ray_job_commands({**spec, "submissionMode": "K8sJobMode"})
     assert len(ray_job_commands({**spec, "submissionMode": "HTTPMode"})) == 2
     wrapped = {"entrypoint": f"bash -c '{spec['entrypoint']}'", "submissionMode": "K8sJobMode"}
-    assert [argv[2] for argv in ray_job_commands(wrapped)] == ["jobs.extract", "jobs.materialize"]
+    assert [argv[3] for argv in ray_job_commands(wrapped)] == ["extract", "materialize"]
 
 
 # --- how the pieces refer to each other ---------------------------------------------------------
@@ -582,7 +568,7 @@ def test_the_two_nightly_schedules_agree_and_never_overlap() -> None:
     )
     (submit,) = containers(cron)
     submitted = [argv[-1] for argv in container_commands(submit)]
-    assert [argv[2] for argv in commands] == [f"jobs.{job.replace('-', '_')}" for job in submitted]
+    assert [argv[3] for argv in commands] == submitted
 
 
 def test_kustomization_lists_the_long_lived_stack() -> None:

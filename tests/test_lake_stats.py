@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from jobs.lake import commit_parts, write_part
+from jobs.lake.parts import commit_parts, write_part
 
 TS = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema(

@@ -16,7 +16,7 @@ from chat_server import Answer, CallTool, ChatServer, Raw, Slow, Status
 
 from extractors.llm import LLMConfig, LLMEnrichment
 from features import get_signal
-from jobs.extract import extractor_options
+from jobs.pipeline.extractors import extractor_options
 
 SIGNAL = get_signal("llm_metadata@1")
 GOOD = {

@@ -16,11 +16,12 @@ from signal_rows import history
 from typer.testing import CliRunner
 
 from features import SignalsError, get_signal
-from jobs.cli import app, item_signals
-from jobs.extract import ExtractRequest, run_extract
-from jobs.materialize import materialize
-from jobs.runs import list_runs
-from jobs.sample_catalog import write_sample_catalog
+from jobs.cli import app
+from jobs.lake.runs import list_runs
+from jobs.pipeline.extract import ExtractRequest, run_extract
+from jobs.pipeline.extractors import item_signals
+from jobs.sample import write_sample_catalog
+from jobs.serving.materialize import materialize
 from jobs.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,8 @@ from deltalake import write_deltalake
 from signal_rows import history
 
 from features import get_signal
-from jobs.llm_tools import LLMTools
-from jobs.materialize import materialize
+from jobs.serving.llm_tools import LLMTools
+from jobs.serving.materialize import materialize
 from jobs.settings import Settings
 
 EMBEDDING = get_signal("text_embedding@1")

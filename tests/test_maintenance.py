@@ -14,17 +14,9 @@ from deltalake import DeltaTable
 from features import get_signal
 from features.errors import SignalsError
 from features.standard import QUARANTINE_SCHEMA
-from jobs.lake import commit_parts, write_part
-from jobs.maintenance import (
-    AsOfError,
-    MissingTableError,
-    RetentionTooShortError,
-    compact,
-    history,
-    open_as_of,
-    resolve_as_of,
-    vacuum,
-)
+from jobs.lake.errors import AsOfError, MissingTableError, RetentionTooShortError
+from jobs.lake.maintenance import compact, history, open_as_of, resolve_as_of, vacuum
+from jobs.lake.parts import commit_parts, write_part
 from jobs.settings import Settings
 
 SIGNAL = get_signal("audio_loudness@1")

@@ -7,11 +7,11 @@ import pytest
 from deltalake import DeltaTable
 
 from features import get_signal
-from jobs.cli import item_signals
-from jobs.evaluate import evaluate
-from jobs.extract import ExtractRequest, run_extract
-from jobs.near_duplicates import run_near_duplicates
-from jobs.sample_catalog import write_sample_catalog
+from jobs.pipeline.extract import ExtractRequest, run_extract
+from jobs.pipeline.extractors import item_signals
+from jobs.pipeline.near_duplicates import run_near_duplicates
+from jobs.quality.evaluate import evaluate
+from jobs.sample import write_sample_catalog
 from jobs.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]

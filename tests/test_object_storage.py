@@ -17,10 +17,10 @@ from deltalake import DeltaTable, write_deltalake
 from s3_server import S3Server
 
 from features import get_signal
-from jobs.client import get_signals
-from jobs.extract import ExtractRequest, run_extract
-from jobs.materialize import materialize
-from jobs.sample_catalog import write_sample_catalog
+from jobs.pipeline.extract import ExtractRequest, run_extract
+from jobs.sample import write_sample_catalog
+from jobs.serving.client import get_signals
+from jobs.serving.materialize import materialize
 from jobs.settings import Settings
 from jobs.storage import fsspec_s3
 

@@ -1,6 +1,6 @@
 """The incremental plan on one block: which items are computed, skipped and tombstoned.
 
-Pure pyarrow (`jobs.outcomes.plan_batch`), no Ray: the hash shuffle that feeds it is tested end to
+Pure pyarrow (`jobs.pipeline.plan.plan_batch`), no Ray: the hash shuffle that feeds it is tested end to
 end in test_incremental and test_removals_and_lineage.
 """
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 
 from features.standard import REMOVED_HASH
-from jobs.outcomes import GONE, KIND, OUTCOME_SCHEMA, SNAPSHOT, plan_batch
+from jobs.pipeline.plan import GONE, KIND, OUTCOME_SCHEMA, SNAPSHOT, plan_batch
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 SCHEMA = pa.schema(

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from features.profile import category_psi, compare, embedding_norms, ks, profile_column, psi
-from jobs.profile_report import html_report, markdown
+from jobs.quality.drift_report import html_report, markdown
 
 RNG = np.random.default_rng(7)
 N = 20_000

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from features import get_signal
 from jobs.cli import app
-from jobs.extract import ExtractRequest, run_extract
-from jobs.profiles import profiles_of
-from jobs.sample_catalog import iter_catalog_batches
+from jobs.lake.profiles import profiles_of
+from jobs.pipeline.extract import ExtractRequest, run_extract
+from jobs.sample import iter_catalog_batches
 from jobs.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]

@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 from features import get_signal
 from features.standard import REMOVED_HASH
 from jobs.cli import app
-from jobs.client import online_values
-from jobs.extract import ExtractRequest, run_extract
-from jobs.feast_ops import feature_store
-from jobs.lineage import item_history
-from jobs.materialize import materialize
-from jobs.sample_catalog import iter_catalog_batches
+from jobs.lake.lineage import item_history
+from jobs.pipeline.extract import ExtractRequest, run_extract
+from jobs.sample import iter_catalog_batches
+from jobs.serving.client import online_values
+from jobs.serving.materialize import materialize
+from jobs.serving.store import feature_store
 from jobs.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]

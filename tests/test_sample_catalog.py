@@ -18,7 +18,7 @@ from deltalake import DeltaTable
 from PIL import Image
 
 from features.catalog import CATALOG_SCHEMA, CONTENT_TYPES
-from jobs.sample_catalog import (
+from jobs.sample import (
     GROUND_TRUTH_SCHEMA,
     LANGUAGES,
     REFERENCE_TIME,

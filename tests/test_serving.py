@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from features import get_signal
 from jobs.cli import app
-from jobs.client import get_signals
-from jobs.materialize import materialize
+from jobs.serving.client import get_signals
+from jobs.serving.materialize import materialize
 from jobs.settings import Settings
 
 LOUDNESS = get_signal("audio_loudness@1")
@@ -159,7 +159,7 @@ def test_feasts_ray_compute_engine_materializes_the_same_values(
     settings = Settings.from_env()
     _append(settings, [("a", T1, _loudness(-14.0)), ("b", T1, _loudness(-20.0))], "r1")
     _append(settings, [("a", T2, _loudness(-9.0))], "r2")
-    from jobs.feast_ops import feature_store
+    from jobs.serving.store import feature_store
 
     assert type(feature_store(settings)._get_provider().batch_engine).__name__ == "RayComputeEngine"
     materialize(settings, [LOUDNESS])

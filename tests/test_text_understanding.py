@@ -32,9 +32,9 @@ from extractors.text import (
     load_taxonomy,
 )
 from features import Signal, get_signal
-from features.text import UNDETERMINED, taxonomy_labels
+from features.labels import UNDETERMINED, taxonomy_labels
 from features.validation import split_valid
-from jobs.sample_catalog import generate_catalog_rows, write_sample_catalog
+from jobs.sample import generate_catalog_rows, write_sample_catalog
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

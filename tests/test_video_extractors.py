@@ -18,7 +18,7 @@ from signal_rows import contract_violations
 
 from extractors.base import ERROR_COLUMN
 from extractors.video import MAX_FRAMES, VideoSummary, sample_video
-from jobs.sample_catalog import write_sample_catalog
+from jobs.sample import write_sample_catalog
 
 SUMMARY = VideoSummary()
 BACKGROUND, SQUARE = (40, 90, 200), (250, 210, 30)

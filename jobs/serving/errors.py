@@ -1,0 +1,33 @@
+"""Errors of serving: an online store or feature server that failed, and requests it cannot answer."""
+
+from __future__ import annotations
+
+from features.errors import SignalsError
+
+
+class OnlineStoreError(SignalsError):
+    """The online store, the Feast registry or a feature server could not be reached or read."""
+
+    retryable = True  # nothing was half-done: the same call succeeds once the store is back
+
+
+class ServingConfigError(SignalsError):
+    """Settings that name an online store or engine this project does not have, or a Feast
+    repository that cannot be read."""
+
+
+class FeatureRequestError(SignalsError):
+    """A request for features that is the caller's mistake: it names neither signals nor a
+    feature service (or both), or a feature server refused it (4xx)."""
+
+
+class NotServedError(SignalsError):
+    """A content ID the online store has no values for."""
+
+
+class EntityFileError(SignalsError):
+    """An entity file for a training set that is missing, unreadable or lacks its columns."""
+
+
+class NotRegisteredError(SignalsError):
+    """Features or a feature service that the Feast registry does not know."""
