@@ -80,7 +80,12 @@ class Settings:
     @property
     def feature_store_yaml(self) -> Path:
         """The repository's configuration for the chosen online store."""
-        name = "feature_store.yaml" if self.online_store == "sqlite" else "feature_store.redis.yaml"
+        # The embedded default is Feast's own file name; every other store has its own file.
+        name = (
+            "feature_store.yaml"
+            if self.online_store == "sqlite"
+            else f"feature_store.{self.online_store}.yaml"
+        )
         return self.feast_repo / name
 
     def lake_path(self, *parts: str) -> str:
