@@ -1,8 +1,8 @@
 """Errors of the extractors: why one item could not be computed.
 
 None of them leaves an extractor: each is caught per row and its message becomes the row's
-quarantine reason, so one bad item never fails a batch. `retryable` says whether asking again can
-give a different answer (the LLM client retries those itself, within its budget).
+quarantine reason, so one bad item never fails a batch. Only `BadAnswerError` is worth a retry,
+and the LLM client makes it itself, within its budget; the others fail the same way again.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 class ExtractorError(Exception):
     """Base of the per-item errors; the message is what a person reads in the quarantine."""
-
-    retryable: bool = False
 
 
 class MediaError(ExtractorError):
@@ -23,6 +21,5 @@ class AnswerError(ExtractorError):
 
 
 class BadAnswerError(ExtractorError):
-    """An answer that was received but not usable (not JSON, not the contract's shape)."""
-
-    retryable = True
+    """An answer that was received but not usable (not JSON, not the contract's shape): worth
+    asking again."""

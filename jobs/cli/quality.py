@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from jobs.cli.output import console, err_console, handles_errors
+from jobs.cli.output import EXIT_USER_ERROR, console, err_console, handles_errors
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -186,4 +186,4 @@ def profile(
     if fail_on_drift and done.drifted:
         err_console.print(f"error: {done.signal} drifted in {', '.join(done.drifted)}",
                           highlight=False)  # fmt: skip
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_USER_ERROR)

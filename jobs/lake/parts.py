@@ -118,10 +118,19 @@ def write_part(
     return Part(path=name, size=size, rows=table.num_rows, stats=file_stats(table))
 
 
+def committed_runs(
+    uri: str, run_ids: Iterable[str], storage_options: dict[str, str] | None = None
+) -> list[str]:
+    """Those of `run_ids` whose commit is in the table's log (one read of the log for all)."""
+    table = open_table(uri, storage_options)
+    if table is None:
+        return []
+    return [r for r in run_ids if table.transaction_version(app_id(r)) is not None]
+
+
 def has_committed(uri: str, run_id: str, storage_options: dict[str, str] | None = None) -> bool:
     """Whether `run_id` has already committed to the table (the retry check)."""
-    table = open_table(uri, storage_options)
-    return table is not None and table.transaction_version(app_id(run_id)) is not None
+    return bool(committed_runs(uri, [run_id], storage_options))
 
 
 def _created(uri: str, schema: pa.Schema, storage_options: dict[str, str] | None) -> DeltaTable:

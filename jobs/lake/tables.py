@@ -65,9 +65,9 @@ def read_table(
 ) -> pa.Table:
     """Read a (small) table, optionally at a version or timestamp (time travel).
 
-    `filters` are pushed down to the files' statistics: on non-string columns only (delta-rs's
-    string filters fail with pyarrow >= 21, STACK-NOTES). A table that does not exist is an empty
-    table of `if_missing` when given (a runs table before the first run), an error otherwise.
+    `filters` are pushed down to the files' statistics (mind STACK-NOTES' trap with string
+    columns). A table that does not exist is an empty table of `if_missing` when given (a runs
+    table before the first run), an error otherwise.
     """
     table = open_table(uri, storage_options)
     if table is None:

@@ -12,7 +12,6 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 import pyarrow as pa
 
@@ -129,7 +128,7 @@ def store_profile(
     run_id: str,
     table_version: int | None,
     parts: list[Part],
-) -> dict[str, Any]:
+) -> None:
     """Profile the parts a run committed in a Ray task beside the data (the driver receives only
     the small profile) and append the profile row."""
     import ray
@@ -145,4 +144,3 @@ def store_profile(
         )
     )
     append_profile(settings, signal, run_id, table_version, profile)
-    return profile

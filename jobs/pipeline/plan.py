@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from features.signal import Signal
 from features.standard import REMOVED_HASH, TIMESTAMP
-from jobs.lake.parts import has_committed
+from jobs.lake.parts import committed_runs
 from jobs.lake.runs import list_runs
 from jobs.lake.tables import latest_per_key, table_exists
 from jobs.settings import Settings
@@ -71,8 +71,7 @@ def trusted_run_ids(settings: Settings, signal: Signal) -> list[str]:
     ids = mine.filter(trusted).column("run_id").to_pylist()
     running = mine.filter(pc.equal(mine.column("status"), "running")).column("run_id").to_pylist()
     uri = settings.signal_uri(signal.storage_name)
-    ids += [r for r in running if has_committed(uri, r, settings.storage_options)]
-    return ids
+    return ids + committed_runs(uri, running, settings.storage_options)
 
 
 def _from_signal(batch: pa.Table) -> pa.Table:
