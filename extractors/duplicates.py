@@ -1,148 +1,207 @@
 """Near-duplicates across the catalog: items whose artwork hashes or audio fingerprints lie within a
 threshold of each other (re-uploads, re-encodes, spam).
 
-Unlike the per-item extractors, this one needs the whole catalog at once: its input is one row per
-item with the item's perceptual hash and audio fingerprint (read by the job from those signals'
-tables), its output one row per item with its duplicate group, nearest neighbour and distance.
+The rule (`Rule`) is exact and applies to given pairs; groups are the connected components of the
+pairs that pass (`assignments`). Which pairs to test is the caller's business: the catalog job asks
+the LSH buckets of `near_index` in Ray tasks, `NearDuplicates.extract` compares every pair of one
+batch (small inputs, and the ground truth the benchmark measures the buckets' recall against).
 """
 
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from extractors.base import Extractor
 from extractors.image_stats import DUPLICATE_MAX_BITS, DUPLICATE_MAX_LAYOUT
+from extractors.near_index import popcount
 
 AUDIO_MIN_COSINE = 0.98
-_BLOCK = 1024  # rows per block of the pairwise comparison: bounded memory
+ARTWORK, AUDIO = "artwork", "audio"
+EDGE_SCHEMA = pa.schema(
+    [
+        pa.field("a", pa.string()),
+        pa.field("b", pa.string()),
+        pa.field("distance", pa.float64()),
+        pa.field("match", pa.string()),
+    ]
+)
+_BLOCK = 2048  # rows per block of the all-pairs comparison: bounded memory
 
 
-def _phash_bits(hashes: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+def phash_values(hashes: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """64-bit hashes from hex strings, and which rows have one."""
     present = np.array([h is not None for h in hashes], dtype=bool)
     values = np.array([int(h, 16) if h else 0 for h in hashes], dtype=np.uint64)
     return values, present
 
 
-def _popcount(x: np.ndarray) -> np.ndarray:
-    return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(axis=-1)
-
-
-class _Nearest:
-    """Running nearest neighbour and the edges within the threshold, over blocks of rows."""
-
-    def __init__(self, n: int) -> None:
-        self.index = np.full(n, -1, dtype=np.int64)
-        self.distance = np.full(n, np.inf)
-        self.edges: list[tuple[int, int]] = []
-
-    def update(self, rows: np.ndarray, distances: np.ndarray, within: np.ndarray) -> None:
-        best = distances.argmin(axis=1)
-        best_distance = distances[np.arange(len(rows)), best]
-        better = best_distance < self.distance[rows]
-        self.index[rows[better]] = best[better]
-        self.distance[rows[better]] = best_distance[better]
-        for i, j in zip(*np.nonzero(within), strict=True):
-            if rows[i] < j:
-                self.edges.append((int(rows[i]), int(j)))
-
-
-def _layout_matrix(layouts: list[list[float] | None], n: int) -> np.ndarray | None:
-    if all(v is None for v in layouts):
-        return None
-    dim = len(next(v for v in layouts if v is not None))
-    matrix = np.full((n, dim), np.nan, dtype=np.float64)
-    for i, v in enumerate(layouts):
-        if v is not None:
-            matrix[i] = v
-    return matrix
-
-
-def _artwork_neighbours(
-    hashes: list[str | None],
-    layouts: list[list[float] | None],
-    max_bits: int,
-    max_layout: float,
-) -> _Nearest:
-    """pHash Hamming finds candidates; the colour layout (RMS, 0–1) rejects look-alike designs
-    that share a structure but not their colours (the rule of `image_stats.near_duplicates`)."""
-    values, present = _phash_bits(hashes)
-    layout = _layout_matrix(layouts, len(hashes))
-    nearest = _Nearest(len(hashes))
-    candidates = np.nonzero(present)[0]
-    for start in range(0, len(candidates), _BLOCK):
-        rows = candidates[start : start + _BLOCK]
-        dist = _popcount(values[rows][:, None] ^ values[None, :]).astype(float)
-        dist[:, ~present] = np.inf
-        dist[np.arange(len(rows)), rows] = np.inf
-        within = dist <= max_bits
-        if layout is not None:
-            with warnings.catch_warnings():  # items without a layout: all-NaN rows, no match
-                warnings.simplefilter("ignore", RuntimeWarning)
-                rms = np.sqrt(
-                    np.nanmean((layout[rows][:, None, :] - layout[None, :, :]) ** 2, axis=-1)
-                )
-            within &= np.nan_to_num(rms, nan=np.inf) <= max_layout
-        nearest.update(rows, dist, within)
-    return nearest
-
-
-def _cosine_neighbours(vectors: list[list[float] | None], min_cosine: float) -> _Nearest:
-    present = np.array([v is not None for v in vectors], dtype=bool)
-    nearest = _Nearest(len(vectors))
+def vector_matrix(values: pa.ChunkedArray | pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-width float32 rows from a list column (NaN rows where null), and which are present."""
+    present = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
     if not present.any():
-        return nearest
-    dim = len(next(v for v in vectors if v is not None))
-    matrix = np.zeros((len(vectors), dim), dtype=np.float32)
-    for i, v in enumerate(vectors):
-        if v is not None:
-            matrix[i] = v
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-    candidates = np.nonzero(present)[0]
-    for start in range(0, len(candidates), _BLOCK):
-        rows = candidates[start : start + _BLOCK]
-        # Cosine distance; rounding can push identical vectors a hair below zero.
-        dist = np.maximum(1.0 - (matrix[rows] @ matrix.T).astype(float), 0.0)
-        dist[:, ~present] = np.inf
-        dist[np.arange(len(rows)), rows] = np.inf
-        nearest.update(rows, dist, dist <= 1.0 - min_cosine)
-    return nearest
+        return np.full((n, 1), np.nan, dtype=np.float32), present
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float32)
+    matrix = np.full((n, len(flat) // int(present.sum())), np.nan, dtype=np.float32)
+    matrix[present] = flat.reshape(int(present.sum()), -1)
+    return matrix, present
 
 
-def _groups(n: int, edges: list[tuple[int, int]], ids: list[str]) -> list[str]:
-    parent = list(range(n))
+def unit_rows(matrix: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zeros where absent or zero): cosine is then a dot product."""
+    rows = np.where(present[:, None], np.nan_to_num(matrix), 0.0).astype(np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for i, j in edges:
-        a, b = find(i), find(j)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    members: dict[int, list[int]] = {}
-    for i in range(n):
-        members.setdefault(find(i), []).append(i)
-    group_of = [""] * n
-    for rows in members.values():
-        name = min(ids[r] for r in rows)  # stable: the smallest content_id names the group
-        for r in rows:
-            group_of[r] = name
-    return group_of
+@dataclass(frozen=True)
+class Rule:
+    """When two items are near-duplicates; the thresholds are part of the extractor version."""
+
+    max_hamming: int = DUPLICATE_MAX_BITS
+    max_layout: float = DUPLICATE_MAX_LAYOUT
+    min_cosine: float = AUDIO_MIN_COSINE
+
+    def artwork(
+        self, ha: np.ndarray, hb: np.ndarray, la: np.ndarray, lb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Hamming distances of pairs and whether each is a match: pHash within `max_hamming`
+        bits and, where both have one, colour layouts within `max_layout` RMS (0–1) — the layout
+        rejects look-alike designs that share a structure but not their colours."""
+        bits = popcount(ha ^ hb)
+        both = ~(np.isnan(la).all(axis=1) | np.isnan(lb).all(axis=1))
+        rms = np.sqrt(np.mean((np.nan_to_num(la) - np.nan_to_num(lb)) ** 2, axis=1))
+        return bits.astype(np.float64), (bits <= self.max_hamming) & (
+            ~both | (rms <= self.max_layout)
+        )
+
+    def audio(self, ua: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine distances of pairs of unit fingerprints and whether each is a match."""
+        # Rounding can push identical vectors a hair below zero.
+        distance = np.maximum(1.0 - np.einsum("ij,ij->i", ua, ub).astype(np.float64), 0.0)
+        return distance, distance <= 1.0 - self.min_cosine
+
+    def score(self, distance: np.ndarray, match: np.ndarray) -> np.ndarray:
+        """Distances normalised to their own threshold, so the nearest item can be either kind."""
+        scale = np.where(match == ARTWORK, max(self.max_hamming, 1), max(1 - self.min_cosine, 1e-9))
+        return distance / scale
+
+
+def edge_table(
+    ids: np.ndarray, a: np.ndarray, b: np.ndarray, distance: np.ndarray, match: str
+) -> pa.Table:
+    """Verified pairs as rows of `EDGE_SCHEMA` (`ids` maps the row numbers `a`, `b` to ids)."""
+    return pa.table(
+        {
+            "a": pa.array(ids[a], pa.string()),
+            "b": pa.array(ids[b], pa.string()),
+            "distance": pa.array(distance, pa.float64()),
+            "match": pa.array([match] * len(a), pa.string()),
+        },
+        schema=EDGE_SCHEMA,
+    )
+
+
+def exact_edges(
+    ids: np.ndarray,
+    hashes: np.ndarray,
+    has_hash: np.ndarray,
+    layouts: np.ndarray,
+    unit: np.ndarray,
+    has_fingerprint: np.ndarray,
+    rule: Rule,
+) -> pa.Table:
+    """Every matching pair, found by comparing all pairs in bounded blocks: O(n²) time."""
+    parts = []
+    art = np.nonzero(has_hash)[0]
+    for start in range(0, len(art), _BLOCK):
+        rows = art[start : start + _BLOCK]
+        close = popcount(hashes[rows][:, None] ^ hashes[art][None, :]) <= rule.max_hamming
+        i, j = np.nonzero(close)
+        a, b = rows[i], art[j]
+        a, b = a[a < b], b[a < b]
+        distance, ok = rule.artwork(hashes[a], hashes[b], layouts[a], layouts[b])
+        parts.append(edge_table(ids, a[ok], b[ok], distance[ok], ARTWORK))
+    audio = np.nonzero(has_fingerprint)[0]
+    for start in range(0, len(audio), _BLOCK):
+        rows = audio[start : start + _BLOCK]
+        i, j = np.nonzero(unit[rows] @ unit[audio].T >= rule.min_cosine - 1e-6)
+        a, b = rows[i], audio[j]
+        a, b = a[a < b], b[a < b]
+        distance, ok = rule.audio(unit[a], unit[b])
+        parts.append(edge_table(ids, a[ok], b[ok], distance[ok], AUDIO))
+    return pa.concat_tables([EDGE_SCHEMA.empty_table(), *parts])
+
+
+def assignments(edges: pa.Table, rule: Rule) -> pa.Table:
+    """Group, size and nearest match of every item that has at least one verified pair.
+
+    Groups are the connected components of the pairs; the smallest content_id names a group, so
+    the name is stable across runs while the group keeps its smallest member.
+    """
+    nodes, codes = np.unique(
+        np.concatenate([np.asarray(edges.column("a")), np.asarray(edges.column("b"))]),
+        return_inverse=True,
+    )
+    n, m = len(nodes), edges.num_rows
+    a, b = codes[:m], codes[m:]
+    graph = coo_matrix((np.ones(m, dtype=np.int8), (a, b)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    # Nodes are sorted, so the first node of each label is its smallest content_id.
+    first = np.full(label.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(first, label, np.arange(n))
+    sizes = np.bincount(label)
+    distance = np.asarray(edges.column("distance"))
+    match = np.asarray(edges.column("match"), dtype=object)
+    # Both directions of every pair; the nearest per node is its lowest normalised distance.
+    node = np.concatenate([a, b])
+    other = np.concatenate([b, a])
+    score = np.tile(rule.score(distance, match), 2)
+    order = np.lexsort((other, score, node))
+    node, other = node[order], other[order]
+    lead = np.concatenate([[True], node[1:] != node[:-1]]) if len(node) else np.empty(0, bool)
+    # Every node has a pair, so the leads are nodes 0..n-1 in order.
+    pair_of = np.tile(np.arange(m), 2)[order][lead]
+    return pa.table(
+        {
+            "content_id": pa.array(nodes, pa.string()),
+            "group_id": pa.array(nodes[first[label]], pa.string()),
+            "group_size": pa.array(sizes[label], pa.int64()),
+            "nearest_id": pa.array(nodes[other[lead]], pa.string()),
+            "distance": pa.array(distance[pair_of], pa.float32()),
+            "match": pa.array(match[pair_of], pa.string()),
+        }
+    )
+
+
+def duplicate_columns(content_ids: pa.Array | pa.ChunkedArray, assigned: pa.Table) -> pa.Table:
+    """Output columns for `content_ids` in their order: an item without a verified pair is a
+    group of one with no nearest match."""
+    ids = pa.table({"content_id": content_ids, "__row__": np.arange(len(content_ids))})
+    joined = ids.join(assigned, "content_id", join_type="left outer").sort_by("__row__")
+    return pa.table(
+        {
+            "content_id": joined.column("content_id"),
+            "group_id": pc.coalesce(joined.column("group_id"), joined.column("content_id")),
+            "group_size": pc.coalesce(joined.column("group_size"), pa.scalar(1, pa.int64())),
+            "nearest_id": joined.column("nearest_id"),
+            "distance": joined.column("distance"),
+            "match": joined.column("match"),
+        }
+    )
 
 
 class NearDuplicates(Extractor):
     """Group items by artwork (pHash Hamming + colour layout) and audio fingerprint (cosine).
 
-    Exact pairwise comparison in bounded blocks: O(n²) time, O(n·block) memory. That is seconds at
-    tens of thousands of items; a catalog of hundreds of millions needs candidate generation
-    (LSH bands) first — the output shape would not change.
+    `extract` compares every pair of its batch; the catalog job finds the candidates with LSH in
+    Ray tasks and applies the same `Rule` and `assignments`.
     """
 
     inputs: ClassVar[tuple[str, ...]] = ("artwork_phash", "artwork_layout", "audio_fingerprint")
@@ -157,13 +216,12 @@ class NearDuplicates(Extractor):
         min_cosine: float = AUDIO_MIN_COSINE,
     ) -> None:
         super().__init__(device)
-        self.max_hamming = max_hamming
-        self.max_layout = max_layout
-        self.min_cosine = min_cosine
+        self.rule = Rule(max_hamming, max_layout, min_cosine)
 
     @property
     def full_version(self) -> str:
-        return f"{self.version}+h{self.max_hamming}l{self.max_layout:.3f}c{self.min_cosine}"
+        r = self.rule
+        return f"{self.version}+h{r.max_hamming}l{r.max_layout:.3f}c{r.min_cosine}"
 
     def output_schema(self) -> pa.Schema:
         return pa.schema(
@@ -176,45 +234,24 @@ class NearDuplicates(Extractor):
             ]
         )
 
-    def extract(self, batch: pa.Table) -> pa.Table:
-        ids = batch.column("content_id").to_pylist()
-        n = len(ids)
-        layouts = (
-            batch.column("artwork_layout").to_pylist()
+    def edges(self, batch: pa.Table) -> pa.Table:
+        """Every verified pair of the batch (all pairs compared)."""
+        n = batch.num_rows
+        ids = np.asarray(batch.column("content_id").to_pylist(), dtype=object)
+        hashes, has_hash = phash_values(batch.column("artwork_phash").to_pylist())
+        layout_column = (
+            batch.column("artwork_layout")
             if "artwork_layout" in batch.column_names
-            else [None] * n
+            else pa.nulls(n, pa.list_(pa.float32()))
         )
-        art = _artwork_neighbours(
-            batch.column("artwork_phash").to_pylist(), layouts, self.max_hamming, self.max_layout
+        layouts, _ = vector_matrix(layout_column, n)
+        vectors, has_fingerprint = vector_matrix(batch.column("audio_fingerprint"), n)
+        unit = unit_rows(vectors, has_fingerprint)
+        return exact_edges(ids, hashes, has_hash, layouts, unit, has_fingerprint, self.rule)
+
+    def extract(self, batch: pa.Table) -> pa.Table:
+        out = duplicate_columns(
+            batch.column("content_id"), assignments(self.edges(batch), self.rule)
         )
-        audio = _cosine_neighbours(batch.column("audio_fingerprint").to_pylist(), self.min_cosine)
-        groups = _groups(n, art.edges + audio.edges, ids)
-        sizes = {g: groups.count(g) for g in set(groups)}
-        # Nearest neighbour: the closer of the two, each normalised to its own threshold.
-        art_score = art.distance / max(self.max_hamming, 1)
-        audio_score = audio.distance / max(1.0 - self.min_cosine, 1e-9)
-        nearest_id: list[str | None] = []
-        distance: list[float | None] = []
-        match: list[str | None] = []
-        for i in range(n):
-            use_art = art_score[i] <= audio_score[i]
-            source = art if use_art else audio
-            if source.index[i] < 0 or not np.isfinite(source.distance[i]):
-                nearest_id.append(None)
-                distance.append(None)
-                match.append(None)
-                continue
-            nearest_id.append(ids[source.index[i]])
-            distance.append(float(source.distance[i]))
-            match.append("artwork" if use_art else "audio")
-        return self.result(
-            ids,
-            {
-                "group_id": groups,
-                "group_size": [sizes[g] for g in groups],
-                "nearest_id": nearest_id,
-                "distance": distance,
-                "match": match,
-            },
-            [None] * n,
-        )
+        features = {name: out.column(name) for name in self.output_schema().names}
+        return self.result(batch.column("content_id"), features, [None] * batch.num_rows)

@@ -22,9 +22,10 @@ from features import get_signal
 from features.signal import Signal
 from features.standard import STAGE_SIGNAL
 from jobs.lake.runs import RunRecord, new_run_id
+from jobs.pipeline import duplicate_tasks as tasks
 from jobs.pipeline.commit import commit_run
 from jobs.pipeline.extractors import extractor_version, hash_batch
-from jobs.pipeline.near_duplicates import run_near_duplicates
+from jobs.pipeline.near_duplicates import pinned_sources, plan_layout, writer_arguments
 from jobs.pipeline.worker import ExtractBatches
 from jobs.sample import iter_catalog_batches
 from jobs.settings import Settings
@@ -135,7 +136,19 @@ def test_the_near_duplicates_path_quarantines_contract_violations_with_the_check
         pa.Table.from_pylist(rows, schema=hashes.arrow_schema()),
     )
 
-    record = run_near_duplicates(replace(settings, quarantine_threshold=0.9))
+    # The job's stages in this process (one partition), where the tightened contract applies.
+    sources = [source for source, _ in pinned_sources(settings)]
+    layout = plan_layout(settings, len(artwork))
+    shares = [tasks.read_source(source, 0, 1, layout, {}) for source in sources]
+    items, buckets = tasks.build_items(0, layout, sources, [1] * len(sources), *shares)
+    pairs = tasks.attach_first(layout, items, tasks.bucket_candidates(layout, buckets))
+    edges = tasks.verify(layout, items, pairs)
+    run_id = new_run_id(now)
+    meta = tasks.write_partition(
+        writer_arguments(settings, run_id), now, items, tasks.group(layout, edges)
+    )
+    record = RunRecord(run_id, "near_duplicates", now, now, "running", signal=signal.ref)
+    record = commit_run(replace(settings, quarantine_threshold=0.9), signal, record, [meta])
 
     assert (record.extracted, record.quarantined) == (2, 2)
     assert set(_rows(settings, signal)) == {"c", "d"}

@@ -205,6 +205,6 @@ def near_duplicates() -> None:
     """Group items whose artwork hashes or audio fingerprints are within a threshold."""
     from jobs.pipeline.near_duplicates import run_near_duplicates
 
-    with console.status("comparing artwork hashes and audio fingerprints"):
-        record = run_near_duplicates(Settings.from_env())
+    with console.status("reading artwork hashes and audio fingerprints") as status:
+        record = run_near_duplicates(Settings.from_env(), on_stage=status.update)
     console.print(run_table([record]))

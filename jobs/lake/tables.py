@@ -79,6 +79,34 @@ def read_table(
     return pa.table(table.to_pyarrow_table(columns=columns, filters=filters))
 
 
+def table_version(uri: str, storage_options: dict[str, str] | None = None) -> int | None:
+    """The table's current version (None when it does not exist): pin it so every task of a job
+    reads the same snapshot."""
+    table = open_table(uri, storage_options)
+    return None if table is None else table.version()
+
+
+def file_count(uri: str, version: int, storage_options: dict[str, str] | None = None) -> int:
+    """Data files in a snapshot, from the Delta log alone: how many shares a job can read."""
+    return len(DeltaTable(uri, version=version, storage_options=storage_options).file_uris())
+
+
+def read_share(
+    uri: str,
+    version: int,
+    share: int,
+    shares: int,
+    columns: list[str],
+    storage_options: dict[str, str] | None = None,
+) -> pa.Table:
+    """Rows of every `shares`-th data file of a snapshot, starting at `share`: the tasks of a
+    distributed job each read one share and together read the snapshot once."""
+    dataset = DeltaTable(uri, version=version, storage_options=storage_options).to_pyarrow_dataset()
+    fragments = list(dataset.get_fragments())[share::shares]
+    parts = [f.to_table(columns=columns, schema=dataset.schema) for f in fragments]
+    return pa.concat_tables(parts) if parts else dataset.schema.empty_table().select(columns)
+
+
 def latest_per_key(
     table: pa.Table, key: str = "content_id", order: tuple[str, ...] = ("event_timestamp",)
 ) -> pa.Table:

@@ -1,88 +1,101 @@
-"""The near-duplicates job: compare every item's artwork hash and audio fingerprint, write groups.
+"""The near-duplicates job: find items whose artwork hashes or audio fingerprints lie within a
+threshold of each other, across the whole catalog, and write their groups.
 
     python -m jobs near-duplicates
 
-It reads the latest value per item from the hash and fingerprint signals' Delta tables, runs the
-`near_duplicates` extractor over the whole catalog at once, and commits its rows through the same
-contract check, quarantine and atomic commit as every other signal.
+Sub-quadratic and distributed: LSH tables (`extractors.near_index`) put items in buckets; Ray tasks
+compare only items that share one, verify the candidates exactly with the extractor's `Rule`, and
+join the groups as connected components of the verified pairs (`duplicate_tasks` draws the
+stages). The driver holds task references and one row of metadata per partition, never the
+catalog or the pairs; the rows go through the same contract check, quarantine and atomic commit as
+every other signal. Items that had a group and lost both their hash and their fingerprint (they
+left the catalog) get a tombstone.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-import pyarrow as pa
+import ray
 
+from extractors.near_index import Bands
 from features import get_signal
-from features.standard import TIMESTAMP
 from jobs.lake.runs import RunRecord, new_run_id
-from jobs.lake.tables import latest_signal_values
+from jobs.lake.snapshots import snapshot_rows
+from jobs.lake.tables import file_count, table_version
+from jobs.pipeline import duplicate_tasks as tasks
 from jobs.pipeline.commit import commit_run
-from jobs.pipeline.worker import ExtractBatches
+from jobs.pipeline.extractors import extractor_options, load_extractor_class
+from jobs.pipeline.runtime import ensure_ray
+from jobs.pipeline.shuffle import fan_out, inbox
 from jobs.settings import Settings
 
 SIGNAL = "near_duplicates@1"
-# Extractor input column → (signal, feature) whose latest value feeds it.
-SOURCES: dict[str, tuple[str, str]] = {
-    "artwork_phash": ("artwork_hash@1", "phash"),
-    "artwork_layout": ("artwork_hash@1", "colour_layout"),
-    "audio_fingerprint": ("audio_fingerprint@1", "fingerprint"),
+_read_source = ray.remote(tasks.read_source)
+_build_items = ray.remote(tasks.build_items)
+_bucket_candidates = ray.remote(tasks.bucket_candidates)
+_attach_first = ray.remote(tasks.attach_first)
+_verify = ray.remote(tasks.verify)
+_group = ray.remote(tasks.group)
+_write = ray.remote(tasks.write_partition)
+# Signal → (feature, extractor input column) pairs whose latest values feed the job.
+SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "artwork_hash@1": (("phash", "artwork_phash"), ("colour_layout", "artwork_layout")),
+    "audio_fingerprint@1": (("fingerprint", "audio_fingerprint"),),
+    SIGNAL: (("group_id", tasks.PREVIOUS),),  # who had a group: tombstones for those gone
 }
+ITEMS_PER_PARTITION = 100_000  # bounds every task's memory, whatever the catalog's size
+ROWS_PER_SHARE = 250_000
 
 
-def _latest(settings: Settings, signal_ref: str, feature: str, column: str) -> pa.Table:
-    signal = get_signal(signal_ref)
-    latest = latest_signal_values(
-        settings.signal_uri(signal.storage_name),
-        signal.arrow_schema(),
-        [feature],
-        settings.storage_options,
-    )
-    return latest.rename_columns(["content_id", column])
+def pinned_sources(settings: Settings) -> list[tuple[tasks.Source, int]]:
+    """The sources that exist, pinned to their current versions, with their row counts."""
+    found = []
+    for ref, columns in SOURCES.items():
+        uri = settings.signal_uri(get_signal(ref).storage_name)
+        version = table_version(uri, settings.storage_options)
+        if version is not None:
+            rows = snapshot_rows(uri, version, settings.storage_options)
+            found.append((tasks.Source(uri, version, columns), rows))
+    return found
 
 
-def near_duplicate_inputs(settings: Settings) -> pa.Table:
-    """One row per item that has a hash or a fingerprint (a full outer join of the sources)."""
-    columns: dict[str, dict[str, object]] = {}
-    types: dict[str, pa.DataType] = {}
-    for column, (signal_ref, feature) in SOURCES.items():
-        latest = _latest(settings, signal_ref, feature, column)
-        types[column] = latest.schema.field(column).type
-        columns[column] = dict(
-            zip(
-                latest.column("content_id").to_pylist(),
-                latest.column(column).to_pylist(),
-                strict=True,
-            )
-        )
-    ids = sorted(set().union(*columns.values()))
-    return pa.table(
-        {
-            "content_id": pa.array(ids, pa.string()),
-            **{
-                c: pa.array([values.get(i) for i in ids], types[c]) for c, values in columns.items()
-            },
-            "updated_at": pa.nulls(len(ids), TIMESTAMP),
-        }
-    )
+def plan_layout(settings: Settings, items: int) -> tasks.Layout:
+    """Partitions sized so each task holds a bounded share, LSH tables sized for the catalog."""
+    signal = get_signal(SIGNAL)
+    extractor = load_extractor_class(signal.extractor)()
+    extractor.configure(extractor_options(signal, settings.extractor_env))
+    partitions = max(1, math.ceil(items / ITEMS_PER_PARTITION))
+    bands = Bands.for_catalog(items, min_cosine=extractor.rule.min_cosine)
+    return tasks.Layout(partitions, partitions, bands, extractor.rule)
 
 
-def run_near_duplicates(settings: Settings, run_id: str | None = None) -> RunRecord:
+def writer_arguments(settings: Settings, run_id: str) -> dict[str, object]:
+    """What each write task builds its part writer from (the signal's contract and tables)."""
+    signal = get_signal(SIGNAL)
+    return {
+        "signal_ref": signal.ref,
+        "run_id": run_id,
+        "signal_uri": settings.signal_uri(signal.storage_name),
+        "quarantine_uri": settings.quarantine_uri(signal.storage_name),
+        "storage_options": settings.storage_options,
+        "options": extractor_options(signal, settings.extractor_env),
+    }
+
+
+def run_near_duplicates(
+    settings: Settings,
+    run_id: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> RunRecord:
     """Recompute the near-duplicate groups of the whole catalog as one run and one commit."""
     signal = get_signal(SIGNAL)
     started = datetime.now(UTC)
     run_id = run_id or new_run_id(started)
-    inputs = near_duplicate_inputs(settings)
-    worker = ExtractBatches(
-        signal_ref=signal.ref,
-        run_id=run_id,
-        event_timestamp=started,
-        signal_uri=settings.signal_uri(signal.storage_name),
-        quarantine_uri=settings.quarantine_uri(signal.storage_name),
-        storage_options=settings.storage_options,
-        device=None,
-        threads=None,
-    )
+    stage = on_stage or (lambda _: None)
+    sources = pinned_sources(settings)
     record = RunRecord(
         run_id=run_id,
         job="near_duplicates",
@@ -90,7 +103,50 @@ def run_near_duplicates(settings: Settings, run_id: str | None = None) -> RunRec
         finished_at=started,
         status="running",
         signal=signal.ref,
-        snapshot_uri=", ".join(ref for ref, _ in SOURCES.values()),
+        snapshot_uri=", ".join(SOURCES),
     )
-    meta = worker.process(inputs, read=inputs.num_rows) if inputs.num_rows else None
-    return commit_run(settings, signal, record, [meta] if meta is not None else [])
+    inputs = [(s, rows) for s, rows in sources if s.columns != SOURCES[SIGNAL]]
+    if not any(rows for _, rows in inputs):
+        return commit_run(settings, signal, record, [])
+    ensure_ray(settings)
+    layout = plan_layout(settings, max(rows for _, rows in inputs))
+    options = settings.storage_options
+    parts_n, buckets_n = layout.partitions, layout.bucket_partitions
+    stage(f"reading {len(sources)} source tables into {layout.partitions} partitions")
+    parts, counts = [], []
+    for source, rows in sources:
+        count = max(1, min(file_count(source.uri, source.version, options),
+                           math.ceil(rows / ROWS_PER_SHARE)))  # fmt: skip
+        parts.append([fan_out(_read_source, parts_n, source, i, count, layout, options)
+                      for i in range(count)])  # fmt: skip
+        counts.append(count)
+    stage(f"bucketing items in {layout.bands.tables} LSH tables")
+    built = [
+        fan_out(
+            _build_items,
+            1 + buckets_n,
+            p,
+            layout,
+            [s for s, _ in sources],
+            counts,
+            *(share[p] for shares in parts for share in shares),
+        )
+        for p in range(parts_n)
+    ]
+    items = [refs[0] for refs in built]
+    buckets = [refs[1:] for refs in built]
+    stage("comparing the items that share a bucket")
+    candidates = [
+        fan_out(_bucket_candidates, parts_n, layout, *inbox(buckets, q)) for q in range(buckets_n)
+    ]
+    attached = [
+        fan_out(_attach_first, parts_n, layout, items[p], *inbox(candidates, p))
+        for p in range(parts_n)
+    ]
+    edges = [_verify.remote(layout, items[p], *inbox(attached, p)) for p in range(parts_n)]
+    stage("joining verified pairs into groups")
+    groups = fan_out(_group, parts_n, layout, *edges)
+    writer = writer_arguments(settings, run_id)
+    metas = [_write.remote(writer, started, items[p], groups[p]) for p in range(parts_n)]
+    stage(f"writing {layout.partitions} parts")
+    return commit_run(settings, signal, record, (ray.get(m) for m in metas))

@@ -175,20 +175,22 @@ class ExtractBatches:
         read: int,
         skipped: int = 0,
         quarantined: list[dict[str, object]] | None = None,
-        gone: pa.ChunkedArray | None = None,
+        gone: pa.ChunkedArray | pa.Array | None = None,
+        computed: pa.Table | None = None,
     ) -> pa.Table:
         """Extract, validate and write parts for rows that passed admission, and tombstones for
         the `gone` items (they left the catalog) in the same signal part.
 
         `catalog_ok` holds `content_id`, `updated_at` and the extractor's inputs; jobs whose
-        input is not a catalog snapshot (near-duplicates) call this directly.
+        input is not a catalog snapshot (near-duplicates) call this directly, with the
+        extractor's output already `computed` when the job computed it across the catalog.
         """
         quarantined = list(quarantined or [])
         if INPUT_HASH in catalog_ok.column_names:
             hashes = catalog_ok.column(INPUT_HASH).to_pylist()
         else:
             hashes = self.extractor.input_hashes(catalog_ok)
-        out = self._extract(catalog_ok)
+        out = self._extract(catalog_ok) if computed is None else computed
         errors = out.column(ERROR_COLUMN).to_pylist()
         failed = {i: e for i, e in enumerate(errors) if e is not None}
         quarantined += self._quarantine_rows(catalog_ok, failed, STAGE_EXTRACT, hashes)
