@@ -46,7 +46,7 @@ SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "audio_fingerprint@1": (("fingerprint", "audio_fingerprint"),),
     SIGNAL: (("group_id", tasks.PREVIOUS),),  # who had a group: tombstones for those gone
 }
-ITEMS_PER_PARTITION = 100_000  # bounds every task's memory, whatever the catalog's size
+ITEMS_PER_PARTITION = 25_000  # bounds every task's memory, whatever the catalog's size
 ROWS_PER_SHARE = 250_000
 
 
@@ -135,18 +135,26 @@ def run_near_duplicates(
     ]
     items = [refs[0] for refs in built]
     buckets = [refs[1:] for refs in built]
-    stage("comparing the items that share a bucket")
+    del built, parts  # each stage's inputs are freed once its consumers are done with them
+    stage("comparing the items that share a bucket, verifying candidates")
     candidates = [
         fan_out(_bucket_candidates, parts_n, layout, *inbox(buckets, q)) for q in range(buckets_n)
     ]
+    del buckets
     attached = [
         fan_out(_attach_first, parts_n, layout, items[p], *inbox(candidates, p))
         for p in range(parts_n)
     ]
     edges = [_verify.remote(layout, items[p], *inbox(attached, p)) for p in range(parts_n)]
+    del candidates, attached
     stage("joining verified pairs into groups")
     groups = fan_out(_group, parts_n, layout, *edges)
     writer = writer_arguments(settings, run_id)
-    metas = [_write.remote(writer, started, items[p], groups[p]) for p in range(parts_n)]
-    stage(f"writing {layout.partitions} parts")
-    return commit_run(settings, signal, record, (ray.get(m) for m in metas))
+    pending = [_write.remote(writer, started, items[p], groups[p]) for p in range(parts_n)]
+    del edges, groups
+    metas = []
+    while pending:  # the stages run as their inputs arrive; report as partitions are written
+        ready, pending = ray.wait(pending, num_returns=1)
+        metas += ray.get(ready)
+        stage(f"wrote {len(metas)} of {parts_n} partitions")
+    return commit_run(settings, signal, record, metas)
