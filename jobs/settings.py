@@ -33,10 +33,17 @@ class Settings:
     feast_repo: Path = PROJECT_ROOT / "feature_repo"
     storage_options: dict[str, str] = field(default_factory=dict)
     ray_num_cpus: int | None = None
+    # A local Ray's object store (MiB; Ray's default is 30 % of memory). Shuffles spill to disk
+    # beyond it, so a catalog-wide job's memory stays bounded on one machine.
+    ray_object_store_mb: int | None = None
+    # Items per partition of the near-duplicates job: what one of its tasks holds.
+    near_duplicates_partition_items: int = 25_000
     quarantine_threshold: float = 0.05
     online_store: str = "sqlite"  # or "redis": which feature_store*.yaml of the repository
     redis_url: str = "localhost:6379"  # Feast's connection string: host:port[,db=0,password=…]
     materialize_engine: str = "local"  # or "ray": Feast's Ray compute engine, on `ray_address`
+    # Rows per online write while materializing: memory holds a few batches, never the window.
+    materialize_batch_rows: int = 10_000
     # Where Feast's registry lives when not in the repository's YAML: `s3://…/registry.db` shares
     # one registry between the jobs that materialize and the servers that read.
     feast_registry: str | None = None
@@ -56,9 +63,20 @@ class Settings:
             feast_repo=Path(env.get("SIGNALS_FEAST_REPO", str(base.feast_repo))).resolve(),
             storage_options=json.loads(env.get("SIGNALS_STORAGE_OPTIONS", "{}")),
             ray_num_cpus=int(cpus) if cpus else None,
+            ray_object_store_mb=int(env["SIGNALS_RAY_OBJECT_STORE_MB"])
+            if env.get("SIGNALS_RAY_OBJECT_STORE_MB")
+            else None,
+            near_duplicates_partition_items=int(
+                env.get(
+                    "SIGNALS_NEAR_DUPLICATES_PARTITION_ITEMS", base.near_duplicates_partition_items
+                )
+            ),
             online_store=env.get("SIGNALS_ONLINE_STORE", base.online_store),
             redis_url=env.get("SIGNALS_REDIS_URL", base.redis_url),
             materialize_engine=env.get("SIGNALS_MATERIALIZE_ENGINE", base.materialize_engine),
+            materialize_batch_rows=int(
+                env.get("SIGNALS_MATERIALIZE_BATCH_ROWS", base.materialize_batch_rows)
+            ),
             feast_registry=env.get("SIGNALS_FEAST_REGISTRY") or None,
             llm={k: v for k, v in env.items() if k.startswith("SIGNALS_LLM_")},
             quarantine_threshold=float(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -55,3 +56,48 @@ def history(
         ],
         schema=signal.arrow_schema(),
     )
+
+
+def _standard(ids: list[str], when: datetime) -> dict[str, object]:
+    stamps = pa.array([when] * len(ids), pa.timestamp("us", tz="UTC"))
+    return {
+        "content_id": ids,
+        "event_timestamp": stamps,
+        "created_timestamp": stamps,
+        "input_updated_at": stamps,
+        "input_hash": ["h"] * len(ids),
+        "extractor_version": ["1"] * len(ids),
+        "run_id": ["seed"] * len(ids),
+    }
+
+
+def duplicate_catalog(rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
+    """400 items; items 300–329 copy the artwork of 0–29 (≤ 3 bits flipped, layout ±1/255),
+    330–349 the fingerprint of 30–49; 350 copies 0's fingerprint too, so 0, 300 and 350 form one
+    group across both kinds; 399 shares 1's pHash but not its colours."""
+    n = 400
+    ids = [f"track:{i:04d}" for i in range(n)]
+    hashes = rng.integers(0, 2**63, size=n, dtype=np.uint64) * np.uint64(2)
+    layouts = rng.uniform(0, 1, (n, 48)).astype(np.float32)
+    vectors = rng.standard_normal((n, 128)).astype(np.float32)
+    for copy, source in zip(range(300, 330), range(30), strict=True):
+        hashes[copy] = hashes[source]
+        for bit in rng.choice(64, size=rng.integers(0, 4), replace=False):
+            hashes[copy] ^= np.uint64(1) << np.uint64(bit)
+        layouts[copy] = np.clip(layouts[source] + rng.uniform(-1 / 255, 1 / 255, 48), 0, 1)
+    for copy, source in [*zip(range(330, 350), range(30, 50), strict=True), (350, 0)]:
+        vectors[copy] = vectors[source] + rng.standard_normal(128) * 0.05
+    hashes[399], layouts[399] = hashes[1], 1 - layouts[1]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    when = datetime.now(UTC) - timedelta(minutes=5)
+    art = pa.table(
+        {
+            **_standard(ids, when),
+            "phash": [f"{h:016x}" for h in hashes],
+            "colour_layout": list(layouts),
+        }
+    ).cast(get_signal("artwork_hash@1").arrow_schema())
+    audio = pa.table({**_standard(ids, when), "fingerprint": list(vectors)}).cast(
+        get_signal("audio_fingerprint@1").arrow_schema()
+    )
+    return art, audio

@@ -33,9 +33,10 @@ from jobs.pipeline.shuffle import fan_out, inbox
 from jobs.settings import Settings
 
 SIGNAL = "near_duplicates@1"
-_read_source = ray.remote(tasks.read_source)
-_build_items = ray.remote(tasks.build_items)
-_bucket_candidates = ray.remote(tasks.bucket_candidates)
+# Partitions spread over the nodes; the stages after them follow their items (data locality).
+_read_source = ray.remote(scheduling_strategy="SPREAD")(tasks.read_source)
+_build_items = ray.remote(scheduling_strategy="SPREAD")(tasks.build_items)
+_bucket_candidates = ray.remote(scheduling_strategy="SPREAD")(tasks.bucket_candidates)
 _attach_first = ray.remote(tasks.attach_first)
 _verify = ray.remote(tasks.verify)
 _group = ray.remote(tasks.group)
@@ -46,7 +47,6 @@ SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "audio_fingerprint@1": (("fingerprint", "audio_fingerprint"),),
     SIGNAL: (("group_id", tasks.PREVIOUS),),  # who had a group: tombstones for those gone
 }
-ITEMS_PER_PARTITION = 25_000  # bounds every task's memory, whatever the catalog's size
 ROWS_PER_SHARE = 250_000
 
 
@@ -67,7 +67,7 @@ def plan_layout(settings: Settings, items: int) -> tasks.Layout:
     signal = get_signal(SIGNAL)
     extractor = load_extractor_class(signal.extractor)()
     extractor.configure(extractor_options(signal, settings.extractor_env))
-    partitions = max(1, math.ceil(items / ITEMS_PER_PARTITION))
+    partitions = max(1, math.ceil(items / settings.near_duplicates_partition_items))
     bands = Bands.for_catalog(items, min_cosine=extractor.rule.min_cosine)
     return tasks.Layout(partitions, partitions, bands, extractor.rule)
 

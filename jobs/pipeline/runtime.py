@@ -33,6 +33,9 @@ def ensure_ray(settings: Settings) -> dict[str, float]:
         else:
             ray.init(
                 num_cpus=settings.ray_num_cpus or os.cpu_count() or 1,
+                object_store_memory=settings.ray_object_store_mb * 1024**2
+                if settings.ray_object_store_mb
+                else None,
                 include_dashboard=False,
                 runtime_env=env,
                 logging_level=logging.WARNING,
