@@ -7,6 +7,7 @@ Reads the results the other benchmarks wrote to `benchmarks/out/` (run them firs
   extract_throughput*.json the whole job's items/s against the bare model's (the job efficiency)
   incremental.json         the unchanged rerun: what planning costs per catalog item
   materialize.json         rows/s from Delta into the online store, one process
+  catalog_scale.json       the catalog-wide steps at two sizes (benchmarks.catalog_scale)
 and prints Markdown tables (docs/scaling.md holds one run's output). Every input it did not
 measure is a flag, printed beside the tables: the GPU rate of the MiniLM-based signals (no GPU
 was lent to measure it), the node shape and its price.
@@ -15,6 +16,7 @@ was lent to measure it), the node shape and its price.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +90,12 @@ def main(
     ),
     node_hour_usd: float = typer.Option(1.60, help="Price of one GPU node-hour (assumed)."),
     video_share: float = typer.Option(0.025, help="Share of the catalog that is video (assumed)."),
+    catalog_only: bool = typer.Option(False, help="Only the catalog-wide steps' table."),
 ) -> None:
     """Print the backfill, daily-run and growth tables for `docs/scaling.md`."""
+    if catalog_only:
+        catalog_steps(items, nodes, cpus_per_node, measured_cores=2)
+        return
     m = measured()
 
     def share(signal: str) -> float:
@@ -146,6 +152,33 @@ def main(
         wall = t["plan"] + work
         print(f"| {size:,} | {hours(t['plan'])} | {hours(work)} | {hours(wall)} | "
               f"{t['plan'] / wall:.0%} |")  # fmt: skip
+    catalog_steps(items, nodes, cpus_per_node, measured_cores=2)
+
+
+# How each catalog-wide step spreads: over every core of the cluster (Ray tasks), or over one
+# node's cores (an out-of-core engine in one process).
+SPREAD = {"near_duplicates": "cluster", "materialize": "cluster", "training_set": "node"}
+
+
+def catalog_steps(items: int, nodes: list[int], cpus_per_node: int, measured_cores: int) -> None:
+    """Wall time of each catalog-wide step at `items`, from its two measured sizes: the growth
+    exponent between them (1 is linear) carries the larger size's core-seconds per item on."""
+    runs = _read("catalog_scale.json", "benchmarks.catalog_scale")
+    print("\n### Catalog-wide steps\n")
+    print("| step | measured (items: wall, peak RSS) | growth exponent | core-ms per item |"
+          + "".join(f" {n} nodes |" for n in nodes))  # fmt: skip
+    print("| --- | --- | --- | --- |" + " --- |" * len(nodes))
+    for step, sizes in runs.items():
+        (small, a), (large, b) = sorted(((int(k), v) for k, v in sizes.items()))
+        exponent = math.log(b["seconds"] / a["seconds"]) / math.log(large / small)
+        per_item = b["seconds"] * measured_cores / large
+        core_s = per_item * items * (items / large) ** max(exponent - 1, 0)
+        seen = "; ".join(f"{n:,}: {r['seconds']:.0f} s, {r['peak_rss_mib'] / 1024:.1f} GB"
+                         for n, r in ((small, a), (large, b)))  # fmt: skip
+        walls = [core_s / (cpus_per_node * (n if SPREAD.get(step) == "cluster" else 1))
+                 for n in nodes]  # fmt: skip
+        print(f"| {step} | {seen} | {exponent:.2f} | {per_item * 1000:.2f} |"
+              + "".join(f" {hours(w)} |" for w in walls))  # fmt: skip
 
 
 if __name__ == "__main__":

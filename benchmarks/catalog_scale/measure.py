@@ -18,6 +18,7 @@ class Peak:
 
     rss_mib: float
     pss_mib: float
+    processes: int  # in the tree when the RSS sum peaked (Ray starts spill and idle workers)
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
@@ -45,18 +46,21 @@ class TreeSampler:
     def __init__(self, pid: int, every: float = 0.25) -> None:
         self._root = psutil.Process(pid)
         self._every = every
-        self._rss = self._pss = 0
+        self._rss = self._pss = self._processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            rss, pss = _sums(_tree(self._root))
-            self._rss, self._pss = max(self._rss, rss), max(self._pss, pss)
+            tree = _tree(self._root)
+            rss, pss = _sums(tree)
+            if rss > self._rss:
+                self._rss, self._processes = rss, len(tree)
+            self._pss = max(self._pss, pss)
             time.sleep(self._every)
 
     def stop(self) -> Peak:
         self._stop.set()
         self._thread.join()
-        return Peak(round(self._rss / MIB, 1), round(self._pss / MIB, 1))
+        return Peak(round(self._rss / MIB, 1), round(self._pss / MIB, 1), self._processes)
