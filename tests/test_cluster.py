@@ -116,3 +116,51 @@ def test_signals_submit_streams_the_logs_and_exits_as_the_job_did(
     assert unreachable.returncode == 75  # transient: retry once the cluster answers
     assert "cannot submit to the Ray job API at http://127.0.0.1:1" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_the_near_duplicates_job_runs_its_stages_on_both_nodes(
+    cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`jobs near-duplicates` submitted to the cluster in 7 partitions: bucket and verify tasks
+    run on both nodes, and the groups equal those of exact all-pairs search."""
+    import numpy as np
+    from deltalake import write_deltalake
+    from ray.job_submission import JobSubmissionClient
+    from signal_rows import duplicate_catalog
+
+    from extractors.duplicates import NearDuplicates
+
+    lake = tmp_path_factory.mktemp("duplicates") / "lake"
+    art, audio = duplicate_catalog(np.random.default_rng(5))
+    write_deltalake(str(lake / "signals" / "artwork_hash" / "v1"), art)
+    write_deltalake(str(lake / "signals" / "audio_fingerprint" / "v1"), audio)
+    env = {**cluster.env, "SIGNALS_LAKE_URI": str(lake),
+           "SIGNALS_NEAR_DUPLICATES_PARTITION_ITEMS": "64"}  # fmt: skip
+    runtime_env = {"env_vars": {k: v for k, v in env.items() if k.startswith("SIGNALS_")},
+                   "excludes": UPLOAD_EXCLUDES}  # fmt: skip
+    done = run(
+        [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
+         "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
+         "--", "python", "-m", "jobs", "near-duplicates"],
+        env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    job = next(
+        j
+        for j in JobSubmissionClient(cluster.dashboard_url).list_jobs()
+        if "near-duplicates" in j.entrypoint
+    )
+    nodes = {n.node_id for n in cluster.alive_nodes()}
+    for stage in ("build_items", "bucket_candidates", "verify"):
+        assert set(tasks_per_node(cluster, job.job_id, stage)) == nodes, stage
+
+    exact = NearDuplicates().extract(
+        pa.table({"content_id": art.column("content_id"), "artwork_phash": art.column("phash"),
+                  "artwork_layout": art.column("colour_layout"),
+                  "audio_fingerprint": audio.column("fingerprint")})
+    ).to_pylist()  # fmt: skip
+    stored = DeltaTable(str(lake / "signals" / "near_duplicates" / "v1")).to_pyarrow_table()
+    groups = dict(
+        zip(stored["content_id"].to_pylist(), stored["group_id"].to_pylist(), strict=True)
+    )
+    assert groups == {r["content_id"]: r["group_id"] for r in exact}
