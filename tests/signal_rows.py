@@ -58,7 +58,8 @@ def history(
     )
 
 
-def _standard(ids: list[str], when: datetime) -> dict[str, object]:
+def standard_columns(ids: list[str], when: datetime) -> dict[str, object]:
+    """The standard columns of signal rows for `ids`, all written at `when` by one seed run."""
     stamps = pa.array([when] * len(ids), pa.timestamp("us", tz="UTC"))
     return {
         "content_id": ids,
@@ -92,12 +93,12 @@ def duplicate_catalog(rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
     when = datetime.now(UTC) - timedelta(minutes=5)
     art = pa.table(
         {
-            **_standard(ids, when),
+            **standard_columns(ids, when),
             "phash": [f"{h:016x}" for h in hashes],
             "colour_layout": list(layouts),
         }
     ).cast(get_signal("artwork_hash@1").arrow_schema())
-    audio = pa.table({**_standard(ids, when), "fingerprint": list(vectors)}).cast(
+    audio = pa.table({**standard_columns(ids, when), "fingerprint": list(vectors)}).cast(
         get_signal("audio_fingerprint@1").arrow_schema()
     )
     return art, audio

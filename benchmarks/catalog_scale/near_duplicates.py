@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import get_signal
+from tests.signal_rows import standard_columns
 
 if TYPE_CHECKING:
     from jobs.settings import Settings
@@ -40,19 +41,6 @@ def _settings(workdir: Path) -> Settings:
 
 def _ids(start: int, stop: int) -> list[str]:
     return [f"track:{i:08d}" for i in range(start, stop)]
-
-
-def _standard(ids: list[str], now: datetime) -> dict[str, object]:
-    stamps = pa.array([now] * len(ids), pa.timestamp("us", tz="UTC"))
-    return {
-        "content_id": ids,
-        "event_timestamp": stamps,
-        "created_timestamp": stamps,
-        "input_updated_at": stamps,
-        "input_hash": [f"h{i}" for i in ids],
-        "extractor_version": ["bench"] * len(ids),
-        "run_id": ["bench"] * len(ids),
-    }
 
 
 def _flip(hashes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -105,7 +93,7 @@ def prepare(workdir: Path, items: int) -> None:
             settings.signal_uri(art.storage_name),
             pa.table(
                 {
-                    **_standard(ids, now),
+                    **standard_columns(ids, now),
                     "phash": [f"{h:016x}" for h in hashes],
                     "colour_layout": list(layouts),
                 }
@@ -115,9 +103,9 @@ def prepare(workdir: Path, items: int) -> None:
         audio_ids = [i for i, a in zip(ids, has_audio, strict=True) if a]
         write_deltalake(
             settings.signal_uri(audio.storage_name),
-            pa.table({**_standard(audio_ids, now), "fingerprint": list(vectors[has_audio])}).cast(
-                audio.arrow_schema()
-            ),
+            pa.table(
+                {**standard_columns(audio_ids, now), "fingerprint": list(vectors[has_audio])}
+            ).cast(audio.arrow_schema()),
             mode="append",
         )
     pq.write_table(
