@@ -118,6 +118,79 @@ def test_signals_submit_streams_the_logs_and_exits_as_the_job_did(
     assert "Traceback" not in unreachable.stderr
 
 
+def test_feasts_ray_engine_materializes_from_delta_on_both_nodes(
+    cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`jobs materialize` submitted with the Ray engine: tasks on both nodes read the Delta files
+    (the offline store's `to_ray_dataset`) and write Redis; Feast then serves each item's newest
+    Delta row, and a tombstoned item is gone."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+    from deltalake import write_deltalake
+    from ray.job_submission import JobSubmissionClient
+    from redis_server import RedisServer
+    from signal_rows import history
+
+    from jobs.serving.client import get_signals
+    from jobs.settings import Settings
+
+    embedding = get_signal("text_embedding@1")
+    root = tmp_path_factory.mktemp("materialize")
+    (root / "repo").mkdir()
+    for name in ("definitions.py", "feature_store.redis.yaml", ".feastignore"):
+        shutil.copy(PROJECT_ROOT / "feature_repo" / name, root / "repo" / name)
+    redis = RedisServer(root / "redis")
+    redis.start()
+    env = {**cluster.env, "SIGNALS_LAKE_URI": str(root / "lake"),
+           "SIGNALS_FEAST_REPO": str(root / "repo"), "SIGNALS_ONLINE_STORE": "redis",
+           "SIGNALS_REDIS_URL": redis.url, "SIGNALS_MATERIALIZE_ENGINE": "ray",
+           "SIGNALS_MATERIALIZE_BATCH_ROWS": "4"}  # fmt: skip
+    settings = Settings.from_env(env)
+    uri = settings.signal_uri(embedding.storage_name)
+    rng = np.random.default_rng(7)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    ids = [f"track:{i:02d}" for i in range(24)]
+    for step in range(4):  # a file per run: the read tasks have files to spread over
+        rows = [(c, start + timedelta(minutes=step), {"embedding": rng.standard_normal(384).tolist()})
+                for c in ids[step * 6 : step * 6 + 6]]  # fmt: skip
+        write_deltalake(uri, history(embedding.ref, rows, f"r{step}"), mode="append")
+    later = start + timedelta(minutes=10)
+    newer = [(c, later, {"embedding": rng.standard_normal(384).tolist()}) for c in ids[:3]]
+    write_deltalake(uri, history(embedding.ref, [*newer, (ids[23], later, None)], "r4"), mode="append")  # fmt: skip
+    try:
+        runtime_env = {"env_vars": {k: v for k, v in env.items() if k.startswith("SIGNALS_")},
+                       "excludes": UPLOAD_EXCLUDES}  # fmt: skip
+        done = run(
+            [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
+             "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
+             "--", "python", "-m", "jobs", "materialize", embedding.ref],
+            env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        job = next(
+            j
+            for j in JobSubmissionClient(cluster.dashboard_url).list_jobs()
+            if "materialize" in j.entrypoint
+        )
+        per_node = tasks_per_node(cluster, job.job_id, "_read_delta_files")
+        nodes = {n.node_id for n in cluster.alive_nodes()}
+        assert set(per_node) == nodes and len(nodes) == 2, per_node
+
+        stored = DeltaTable(uri).to_pyarrow_table().to_pylist()
+        newest: dict[str, dict] = {}
+        for row in sorted(stored, key=lambda r: (r["event_timestamp"], r["created_timestamp"])):
+            newest[row["content_id"]] = row
+        served = get_signals(ids, signals=[embedding.ref], settings=settings)
+        values = served.column(f"{embedding.feature_view_name}__embedding").to_pylist()
+        expected = [newest[c]["embedding"] for c in ids[:23]]
+        assert values == [*expected, None]  # the newest row of each item; the tombstone gone
+        assert newest[ids[0]]["event_timestamp"] == later
+    finally:
+        redis.stop()
+
+
 def test_the_near_duplicates_job_runs_its_stages_on_both_nodes(
     cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

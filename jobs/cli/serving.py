@@ -110,7 +110,14 @@ def training_set(
     entities: Annotated[
         Path, typer.Argument(help="Parquet or CSV: content_id, event_timestamp, any labels.")
     ],
-    out: Annotated[Path, typer.Option(help="Where to write the training set (Parquet).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="A folder for the training set: Parquet parts (part-000000.parquet, ...) in the"
+            " entity file's order; read it as one dataset. An earlier training set there is"
+            " replaced."
+        ),
+    ],
     service: Annotated[str | None, typer.Option(help="The feature service to join.")] = None,
     signal: Annotated[
         list[str] | None, typer.Option("--signal", help="Or these signals (NAME@VERSION).")

@@ -31,3 +31,13 @@ class EntityFileError(SignalsError):
 
 class NotRegisteredError(SignalsError):
     """Features or a feature service that the Feast registry does not know."""
+
+
+class TrainingSetOutputError(SignalsError):
+    """A training-set output path that holds something other than an earlier training set (a
+    file that is not Parquet, a folder with other files): it is never overwritten."""
+
+
+class OnlineEncodingError(SignalsError):
+    """Materialization's fast encoding of a batch disagrees with Feast's own conversion: the
+    batch is not written, since the online read would parse its values differently."""

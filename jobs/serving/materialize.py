@@ -30,10 +30,13 @@ def materialize(settings: Settings, signals: list[Signal] | None = None) -> Mate
     """Incrementally load new history into the online store, then delete the items whose newest
     row in the window is a tombstone (they left the catalog).
 
-    Feast records a view's window in the registry only after its rows are written, so a failed
-    load leaves the registry as it was. Deletions keep their own watermark, a `materialize` run
-    per signal in the runs table, recorded only once its deletions succeeded: a run that fails
-    between the load and the deletions deletes the same items next time.
+    The rows stream from the Delta history in batches of `settings.materialize_batch_rows`
+    (`jobs.serving.batch_engine` here, Feast's Ray engine on a cluster), so memory does not grow
+    with the window. Feast records a view's window in the registry only after all its batches
+    are written, so a failed load leaves the registry as it was and is redone whole. Deletions
+    keep their own watermark, a `materialize` run per signal in the runs table, recorded only
+    once its deletions succeeded: a run that fails between the load and the deletions deletes
+    the same items next time.
     """
     store = apply_repo(settings)
     chosen = [s for s in (signals or all_signals())]

@@ -20,6 +20,8 @@ from jobs.storage import export_for_boto3
 
 ONLINE_STORES = ("sqlite", "redis")
 ENGINES = ("local", "ray")
+STREAMING_ENGINE = "jobs.serving.batch_engine.StreamingEngine"  # `local`: bounded batches
+RAY_WRITERS = 4  # concurrent online-write tasks of Feast's Ray engine into Redis
 
 
 @contextlib.contextmanager
@@ -51,8 +53,9 @@ def online_store_errors(settings: Settings, action: str) -> Iterator[None]:
 
 def repo_config(settings: Settings) -> RepoConfig:
     """The repository's YAML for the chosen online store, read as Feast reads it (`${VAR}`
-    expanded), with the settings' storage options and registry location, and Feast's Ray compute
-    engine as the batch engine when the settings ask for it.
+    expanded), with the settings' storage options and registry location, and the batch engine
+    the settings ask for: this project's streaming engine (`local`) or Feast's Ray compute
+    engine (`ray`), both writing `materialize_batch_rows` rows at a time.
 
     The engine is a setting rather than a third YAML: the same repository materializes locally on
     a laptop and on the Ray cluster a scheduled job runs on.
@@ -63,8 +66,21 @@ def repo_config(settings: Settings) -> RepoConfig:
     offline["storage_options"] = {**offline.get("storage_options", {}), **settings.storage_options}
     if settings.feast_registry:
         raw["registry"] = settings.feast_registry
+    # Both engines read the newest row per entity of the window, and write it in batches.
+    raw["materialization"] = {
+        **raw.get("materialization", {}),
+        "pull_latest_features": True,
+        "online_write_batch_size": settings.materialize_batch_rows,
+    }
     if settings.materialize_engine == "ray":
-        raw["batch_engine"] = {"type": "ray.engine", "ray_address": settings.ray_address}
+        raw["batch_engine"] = {
+            "type": "ray.engine",
+            "ray_address": settings.ray_address,
+            # One writer for a SQLite file; Redis takes writes from a task per CPU in parallel.
+            "write_concurrency": 1 if settings.online_store == "sqlite" else RAY_WRITERS,
+        }
+    else:
+        raw["batch_engine"] = {"type": STREAMING_ENGINE}
     return RepoConfig(repo_path=settings.feast_repo, **raw)
 
 
