@@ -5,8 +5,8 @@ overwrite or a compaction has removed files from the log (and until vacuum delet
 rows the table no longer holds; Feast's `duckdb` store reads Delta through DuckDB's `delta` extension,
 which is downloaded at run time. This store keeps the DuckDB store's ibis point-in-time logic and
 swaps only the reader: `deltalake.DeltaTable` resolves the snapshot from the log, so exactly the
-table's current (or pinned) files are read. The snapshot is read into memory, projected to the
-columns a query needs; cluster-scale materialization uses Feast's Ray engine instead.
+table's current (or pinned) files are read, projected to the columns a query needs, and streamed
+(see the two paragraphs on joins and pulls below).
 
 Source paths. A `FileSource` path that is an absolute path or a URI (`/abs`, `file://`, `s3://`, ...)
 is used as is; a relative path (`signals/text_embedding/v1`) is joined to the lake URI, which is

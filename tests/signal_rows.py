@@ -58,8 +58,8 @@ def history(
     )
 
 
-def standard_columns(ids: list[str], when: datetime) -> dict[str, object]:
-    """The standard columns of signal rows for `ids`, all written at `when` by one seed run."""
+def standard_columns(ids: list[str], when: datetime, run_id: str = "seed") -> dict[str, object]:
+    """The standard columns of signal rows for `ids`, all written at `when` by one run."""
     stamps = pa.array([when] * len(ids), pa.timestamp("us", tz="UTC"))
     return {
         "content_id": ids,
@@ -68,7 +68,7 @@ def standard_columns(ids: list[str], when: datetime) -> dict[str, object]:
         "input_updated_at": stamps,
         "input_hash": ["h"] * len(ids),
         "extractor_version": ["1"] * len(ids),
-        "run_id": ["seed"] * len(ids),
+        "run_id": [run_id] * len(ids),
     }
 
 

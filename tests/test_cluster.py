@@ -51,6 +51,21 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
     )
 
 
+def submit_job(
+    cluster: LocalRayCluster, env: dict[str, str], *command: str
+) -> subprocess.CompletedProcess[str]:
+    """`ray job submit` of `python -m jobs COMMAND…` with the project as the working directory
+    and the `SIGNALS_*` settings of `env` as the job's environment."""
+    runtime_env = {"env_vars": {k: v for k, v in env.items() if k.startswith("SIGNALS_")},
+                   "excludes": UPLOAD_EXCLUDES}  # fmt: skip
+    return run(
+        [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
+         "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
+         "--", "python", "-m", "jobs", *command],
+        env,
+    )  # fmt: skip
+
+
 def tasks_per_node(cluster: LocalRayCluster, job_id: str, name: str) -> Counter[str]:
     """How many of the job's tasks whose name contains `name` ran on each node (Ray's state API)."""
     from ray.util.state import list_tasks
@@ -64,14 +79,7 @@ def tasks_per_node(cluster: LocalRayCluster, job_id: str, name: str) -> Counter[
 def test_ray_job_submit_runs_the_extract_job_on_both_nodes(
     cluster: LocalRayCluster, job_env: dict[str, str]
 ) -> None:
-    runtime_env = {"env_vars": {k: v for k, v in job_env.items() if k.startswith("SIGNALS_")},
-                   "excludes": UPLOAD_EXCLUDES}  # fmt: skip
-    done = run(
-        [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
-         "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
-         "--", "python", "-m", "jobs", "extract", SIGNAL.ref, *RESOURCES],
-        job_env,
-    )  # fmt: skip
+    done = submit_job(cluster, job_env, "extract", SIGNAL.ref, *RESOURCES)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in done.stdout
 
@@ -160,14 +168,7 @@ def test_feasts_ray_engine_materializes_from_delta_on_both_nodes(
     newer = [(c, later, {"embedding": rng.standard_normal(384).tolist()}) for c in ids[:3]]
     write_deltalake(uri, history(embedding.ref, [*newer, (ids[23], later, None)], "r4"), mode="append")  # fmt: skip
     try:
-        runtime_env = {"env_vars": {k: v for k, v in env.items() if k.startswith("SIGNALS_")},
-                       "excludes": UPLOAD_EXCLUDES}  # fmt: skip
-        done = run(
-            [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
-             "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
-             "--", "python", "-m", "jobs", "materialize", embedding.ref],
-            env,
-        )  # fmt: skip
+        done = submit_job(cluster, env, "materialize", embedding.ref)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         job = next(
             j
@@ -209,14 +210,7 @@ def test_the_near_duplicates_job_runs_its_stages_on_both_nodes(
     write_deltalake(str(lake / "signals" / "audio_fingerprint" / "v1"), audio)
     env = {**cluster.env, "SIGNALS_LAKE_URI": str(lake),
            "SIGNALS_NEAR_DUPLICATES_PARTITION_ITEMS": "64"}  # fmt: skip
-    runtime_env = {"env_vars": {k: v for k, v in env.items() if k.startswith("SIGNALS_")},
-                   "excludes": UPLOAD_EXCLUDES}  # fmt: skip
-    done = run(
-        [str(BIN / "ray"), "job", "submit", "--address", cluster.dashboard_url,
-         "--working-dir", str(PROJECT_ROOT), "--runtime-env-json", json.dumps(runtime_env),
-         "--", "python", "-m", "jobs", "near-duplicates"],
-        env,
-    )  # fmt: skip
+    done = submit_job(cluster, env, "near-duplicates")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     job = next(
         j

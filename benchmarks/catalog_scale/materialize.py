@@ -36,6 +36,7 @@ from deltalake import WriterProperties, write_deltalake
 from benchmarks.serving_data import REPO_FILES
 from features import get_signal
 from jobs.settings import PROJECT_ROOT, Settings
+from tests.signal_rows import standard_columns
 
 SIGNAL = get_signal("text_embedding@1")
 DIM = 384
@@ -54,16 +55,9 @@ def _rows(ids: list[str], at: datetime, rng: np.random.Generator) -> pa.Table:
     vectors = rng.standard_normal((n, DIM), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     offsets = pa.array(np.arange(0, n * DIM + 1, DIM, dtype=np.int32))
-    stamps = pa.array([at] * n, pa.timestamp("us", tz="UTC"))
     return pa.table(
         {
-            "content_id": ids,
-            "event_timestamp": stamps,
-            "created_timestamp": stamps,
-            "input_updated_at": stamps,
-            "input_hash": [f"h{at:%s}-{i}" for i in range(n)],
-            "extractor_version": ["bench"] * n,
-            "run_id": [f"run-{at:%s}"] * n,
+            **standard_columns(ids, at, run_id=f"run-{at:%s}"),
             "embedding": pa.ListArray.from_arrays(offsets, pa.array(vectors.ravel())),
         }
     ).cast(SIGNAL.arrow_schema())

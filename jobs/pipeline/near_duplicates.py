@@ -33,14 +33,16 @@ from jobs.pipeline.shuffle import fan_out, inbox
 from jobs.settings import Settings
 
 SIGNAL = "near_duplicates@1"
-# Partitions spread over the nodes; the stages after them follow their items (data locality).
-_read_source = ray.remote(scheduling_strategy="SPREAD")(tasks.read_source)
-_build_items = ray.remote(scheduling_strategy="SPREAD")(tasks.build_items)
-_bucket_candidates = ray.remote(scheduling_strategy="SPREAD")(tasks.bucket_candidates)
-_attach_first = ray.remote(tasks.attach_first)
-_verify = ray.remote(tasks.verify)
+# Every partition stage spreads over the nodes: data locality alone would pile a small job's
+# tasks onto the node that holds most of its inputs.
+_spread = ray.remote(scheduling_strategy="SPREAD")
+_read_source = _spread(tasks.read_source)
+_build_items = _spread(tasks.build_items)
+_bucket_candidates = _spread(tasks.bucket_candidates)
+_attach_first = _spread(tasks.attach_first)
+_verify = _spread(tasks.verify)
 _group = ray.remote(tasks.group)
-_write = ray.remote(tasks.write_partition)
+_write = _spread(tasks.write_partition)
 # Signal → (feature, extractor input column) pairs whose latest values feed the job.
 SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "artwork_hash@1": (("phash", "artwork_phash"), ("colour_layout", "artwork_layout")),
