@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 from signal_rows import history
 from typer.testing import CliRunner
 
@@ -30,20 +30,31 @@ def answer(genre: str | None, confidence: float) -> dict[str, object]:
             "confidence": confidence}  # fmt: skip
 
 
+def write_run(settings: Settings, run_id: str, rows: list[tuple]) -> list[str]:
+    """Append one run's answers; the data files it added (what `commit_run` hands `enqueue`)."""
+    uri = settings.signal_uri(LLM.storage_name)
+
+    def files() -> set[str]:
+        table = DeltaTable(uri)
+        return set(table.get_add_actions(flatten=True).column("path").to_pylist())
+
+    before = files() if DeltaTable.is_deltatable(uri) else set()
+    write_deltalake(uri, history(LLM.ref, rows, run_id), mode="append")
+    return sorted(files() - before)
+
+
 @pytest.fixture
-def reviewed(settings: Settings) -> tuple[Settings, list[str]]:
+def reviewed(settings: Settings) -> tuple[Settings, list[str], list[str]]:
     """Four answers of one run: sure and agreeing, unsure, sure but disagreeing with the
-    zero-shot tags, and sure with nothing to compare against."""
+    zero-shot tags, and sure with nothing to compare against; with the run's files."""
     catalog = write_sample_catalog(
         settings.default_snapshot_uri, settings.media_dir, 4, with_media=False
     )
-    from deltalake import DeltaTable
-
     ids = DeltaTable(catalog.snapshot_uri).to_pyarrow_table()["content_id"].to_pylist()
     now = datetime.now(UTC)
     llm = [(ids[0], now, answer("jazz", 0.9)), (ids[1], now, answer("jazz", 0.4)),
            (ids[2], now, answer("rock", 0.9)), (ids[3], now, answer("pop", 0.95))]  # fmt: skip
-    write_deltalake(settings.signal_uri(LLM.storage_name), history(LLM.ref, llm, "run-1"))
+    files = write_run(settings, "run-1", llm)
     tags = {"mood": MOOD, "mood_score": 0.5, "topic": TOPIC, "topic_score": 0.5,
             "genre_score": 0.5}  # fmt: skip
     zero_shot = [
@@ -51,27 +62,29 @@ def reviewed(settings: Settings) -> tuple[Settings, list[str]]:
         (ids[2], now, {**tags, "genre": "blues"}),
     ]
     write_deltalake(settings.signal_uri(TAGS.storage_name), history(TAGS.ref, zero_shot, "tags"))
-    return settings, ids
+    return settings, ids, files
 
 
 def test_unsure_and_disagreeing_answers_are_queued_with_their_reason(
-    reviewed: tuple[Settings, list[str]],
+    reviewed: tuple[Settings, list[str], list[str]],
 ) -> None:
-    settings, ids = reviewed
-    assert enqueue(settings, LLM, "run-1") == 2
+    settings, ids, files = reviewed
+    assert enqueue(settings, LLM, "run-1", files) == 2
     queued = {i.content_id: i for i in open_items(settings)}
     assert set(queued) == {ids[1], ids[2]}
     assert queued[ids[1]].reason == "confidence 0.40 < 0.6"
     assert queued[ids[2]].reason == "genre: rock here, blues in text_tags@1"
     assert queued[ids[2]].compared["genre"] == "blues"
-    assert enqueue(settings, LLM, "another-run") == 0  # only that run's rows
+    assert enqueue(settings, LLM, "another-run", files) == 0  # only that run's rows
+    assert enqueue(settings, LLM, "run-1", files) == 0  # a run is queued once
+    assert len(open_items(settings)) == 2
 
 
 def test_annotate_builds_the_gold_set_and_evaluate_judges_signals_by_it(
-    reviewed: tuple[Settings, list[str]],
+    reviewed: tuple[Settings, list[str], list[str]],
 ) -> None:
-    settings, ids = reviewed
-    enqueue(settings, LLM, "run-1")
+    settings, ids, files = reviewed
+    enqueue(settings, LLM, "run-1", files)
     runner = CliRunner()
     # The unsure item: accept. The disagreeing one: correct genre to blues, keep the mood, and
     # say the item has no topic.
@@ -91,7 +104,10 @@ def test_annotate_builds_the_gold_set_and_evaluate_judges_signals_by_it(
     assert labels[(ids[2], "topic")]["annotator"] == "ana"
     assert open_items(settings) == []
     # A later run of the same items does not ask again: they are in the gold set.
-    assert enqueue(settings, LLM, "run-1") == 0
+    later = datetime.now(UTC)
+    again = write_run(settings, "run-2", [(ids[1], later, answer("jazz", 0.3)),
+                                          (ids[2], later, answer("rock", 0.9))])  # fmt: skip
+    assert enqueue(settings, LLM, "run-2", again) == 0
 
     scores = {(a.signal, a.field): a for s in (LLM, TAGS) for a in agreement_with_gold(settings, s)}
     genre = scores[(LLM.ref, "genre")]

@@ -182,7 +182,8 @@ def _against_exact(settings: Settings, groups: dict[str, str]) -> dict[str, obje
     true_group = _mapping(truth, "content_id", "group_id")
     members: dict[str, list[str]] = {}
     for cid, g in groups.items():
-        members.setdefault(g, []).append(cid)
+        if g is not None:  # an item that left the catalog
+            members.setdefault(g, []).append(cid)
     implied = [(m[0], x) for m in members.values() if len(m) > 1 for x in m[1:]]
     right = sum(true_group.get(a) == true_group.get(b) for a, b in implied)
     return {"exact_pairs": exact.num_rows, "exact_recall": round(recall, 4),

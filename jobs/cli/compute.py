@@ -201,10 +201,11 @@ def _print_reasons(record: RunRecord) -> None:
 
 
 @handles_errors
-def near_duplicates() -> None:
-    """Group items whose artwork hashes or audio fingerprints are within a threshold."""
+def near_duplicates(full: FullOpt = False) -> None:
+    """Group items whose artwork hashes or audio fingerprints are within a threshold: a daily
+    run compares only the items changed since the last run."""
     from jobs.pipeline.near_duplicates import run_near_duplicates
 
     with console.status("reading artwork hashes and audio fingerprints") as status:
-        record = run_near_duplicates(Settings.from_env(), on_stage=status.update)
+        record = run_near_duplicates(Settings.from_env(), on_stage=status.update, full=full)
     console.print(run_table([record]))

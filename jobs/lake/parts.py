@@ -175,8 +175,10 @@ def commit_parts(
     *,
     operation: dict[str, object] | None = None,
     storage_options: dict[str, str] | None = None,
+    mode: str = "append",
 ) -> int | None:
-    """Commit every part of a run in ONE Delta transaction tagged with the run id.
+    """Commit every part of a run in ONE Delta transaction tagged with the run id (`mode`
+    "overwrite" replaces every file the table had: a rebuilt state table).
 
     Returns the version of that commit, or None when the run had already committed (a retry, or
     another process with the same run id that won the race). Concurrent writers of different runs
@@ -198,7 +200,7 @@ def commit_parts(
         if table.transaction_version(app_id(run_id)) is not None:
             return None
         try:
-            table.create_write_transaction(actions, "append", schema, commit_properties=props)
+            table.create_write_transaction(actions, mode, schema, commit_properties=props)
         except CommitFailedError as exc:  # e.g. a concurrent CREATE or the same run id
             error = exc
             continue

@@ -14,12 +14,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from features.profile import embedding_norms, profile_table
 from features.signal import Signal
 from features.standard import REMOVED_HASH, TIMESTAMP
-from jobs.lake.tables import read_table, split_uri, write_table
+from jobs.lake.tables import iter_part_files, read_table, write_table
 from jobs.settings import Settings
 
 PROFILES_SCHEMA = pa.schema(
@@ -42,11 +41,8 @@ def profile_parts(
 ) -> dict[str, Any]:
     """Profile the value rows of some part files of a table, one file at a time: an embedding is
     reduced to its norms as each file is read, so a run's vectors are never all in memory."""
-    fs, root = split_uri(table_uri, storage_options)
     pieces = []
-    for path in paths:
-        part = pq.read_table(f"{root.rstrip('/')}/{path}", filesystem=fs,
-                             columns=["input_hash", *kinds])  # fmt: skip
+    for part in iter_part_files(table_uri, paths, ["input_hash", *kinds], storage_options):
         part = part.filter(pc.not_equal(part.column("input_hash"), REMOVED_HASH))
         columns = {
             name: embedding_norms(part.column(name)) if kind == "embedding" else part.column(name)

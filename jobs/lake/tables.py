@@ -6,9 +6,13 @@ project reaches a table through these functions, so the lake's format is decided
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -121,16 +125,25 @@ def latest_per_key(
 
 
 def latest_signal_values(
-    uri: str, schema: pa.Schema, features: list[str], storage_options: dict[str, str] | None = None
+    uri: str,
+    schema: pa.Schema,
+    features: list[str],
+    storage_options: dict[str, str] | None = None,
+    content_ids: Iterable[str] | None = None,
 ) -> pa.Table:
     """`content_id` plus `features` as serving sees them: the newest row per item of a signal
-    table (`schema` is the signal's; an empty table when none exists yet)."""
+    table (`schema` is the signal's; an empty table when none exists yet).
+
+    `content_ids`: only those items (a gold or truth set, a run's answers), read from the files
+    and row groups whose statistics may hold them. Either way the table is streamed and only the
+    newest row per item is kept, so memory follows the items, not the history.
+    """
     wanted = ["content_id", *features]
     order = ("event_timestamp", "created_timestamp")
-    rows = read_table(
-        uri, columns=[*wanted, *order], storage_options=storage_options, if_missing=schema
-    )
-    return latest_per_key(rows, order=order).select(wanted)
+    scanner = scan_items(uri, [*wanted, *order], content_ids, storage_options)
+    if scanner is None:
+        return schema.empty_table().select(wanted)
+    return fold_latest(scanner, order).select(wanted)
 
 
 def some_content_ids(uri: str, n: int, storage_options: dict[str, str] | None = None) -> list[str]:
@@ -143,3 +156,128 @@ def some_content_ids(uri: str, n: int, storage_options: dict[str, str] | None = 
         by_type.setdefault(cid.split(":")[0], cid)
     chosen = list(by_type.values())[:n]
     return chosen + [c for c in ids if c not in chosen][: n - len(chosen)]
+
+
+def read_where(
+    uri: str,
+    version: int,
+    where: pc.Expression,
+    columns: list[str] | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> pa.Table:
+    """The rows of a snapshot that match `where` (an Arrow expression on non-string columns):
+    files and row groups whose statistics exclude it are never read, so a task reads its own
+    partition of a state table and nothing else."""
+    dataset = DeltaTable(uri, version=version, storage_options=storage_options).to_pyarrow_dataset()
+    return dataset.to_table(columns=columns, filter=where)
+
+
+def _paths(table: DeltaTable) -> set[str]:
+    return set(table.get_add_actions(flatten=False).column("path").to_pylist())
+
+
+def added_files(
+    uri: str, since: int | None, version: int, storage_options: dict[str, str] | None = None
+) -> list[str]:
+    """Data files of snapshot `version` holding rows committed after snapshot `since` (None:
+    every file): what a daily run reads instead of the table.
+
+    A compaction (OPTIMIZE) writes new files holding rows that were already there: its files
+    count as old when every file it replaced was old, and as new (whole) otherwise.
+    """
+    table = DeltaTable(uri, version=version, storage_options=storage_options)
+    now = _paths(table)
+    if since is None:
+        return sorted(now)
+    table.load_as_version(since)
+    old = _paths(table)
+    table.load_as_version(version)
+    compactions = sorted(
+        entry["version"]
+        for entry in table.history()
+        if entry.get("operation") == "OPTIMIZE" and since < entry.get("version", -1) <= version
+    )
+    for at in compactions:
+        table.load_as_version(at - 1)
+        before = _paths(table)
+        table.load_as_version(at)
+        after = _paths(table)
+        if before - after <= old:
+            old |= after - before
+    return sorted(now - old)
+
+
+FOLD_ROWS = 65_536  # rows gathered before they are reduced to the newest per key
+
+
+def scan_items(
+    uri: str,
+    columns: list[str],
+    content_ids: Iterable[str] | None = None,
+    storage_options: dict[str, str] | None = None,
+) -> pads.Scanner | None:
+    """A streaming scan of a table's current snapshot, of some items only when `content_ids` is
+    given: the filter goes to the scanner, so files (their Delta statistics) and row groups
+    whose `content_id` bounds hold none of them are never read. None when there is nothing to
+    read (no table, or no items asked).
+
+    Why an Arrow dataset and not `read_table(filters=...)`: the scan streams fragment by fragment
+    instead of building the table, and the filter is an Arrow expression bound to the dataset's
+    `string` column, not delta-rs's filter path where STACK-NOTES saw the `string_view` trap
+    (tests/test_narrow_reads.py checks it on committed parts).
+    """
+    table = open_table(uri, storage_options)
+    ids = None if content_ids is None else sorted(set(content_ids))
+    if table is None or ids == []:
+        return None
+    dataset = table.to_pyarrow_dataset()
+    where = None if ids is None else pc.field("content_id").isin(pa.array(ids, pa.string()))
+    return dataset.scanner(columns=columns, filter=where)
+
+
+def read_items(
+    uri: str,
+    content_ids: Iterable[str],
+    columns: list[str],
+    if_missing: pa.Schema,
+    storage_options: dict[str, str] | None = None,
+) -> pa.Table:
+    """The rows of some items (those under review, a ground-truth set): as small as what is
+    asked, whatever the table's size (an empty table of `if_missing` when there is none)."""
+    scanner = scan_items(uri, columns, content_ids, storage_options)
+    return if_missing.empty_table().select(columns) if scanner is None else scanner.to_table()
+
+
+def fold_latest(scanner: pads.Scanner, order: tuple[str, ...], key: str = "content_id") -> pa.Table:
+    """The newest row per key of a scan, reduced as the batches arrive: memory holds the newest
+    rows so far plus at most as many pending ones (or `FOLD_ROWS`), never the whole history."""
+    newest = scanner.projected_schema.empty_table()
+    pending: list[pa.RecordBatch] = []
+    waiting = 0
+    for batch in scanner.to_batches():
+        pending.append(batch)
+        waiting += batch.num_rows
+        if waiting >= max(FOLD_ROWS, newest.num_rows):
+            newest, pending, waiting = _newest_of(newest, pending, key, order), [], 0
+    return _newest_of(newest, pending, key, order)
+
+
+def _newest_of(
+    newest: pa.Table, pending: list[pa.RecordBatch], key: str, order: tuple[str, ...]
+) -> pa.Table:
+    rows = pa.Table.from_batches([*newest.to_batches(), *pending], newest.schema)
+    return latest_per_key(rows, key, order)
+
+
+def iter_part_files(
+    uri: str,
+    paths: Iterable[str],
+    columns: list[str],
+    storage_options: dict[str, str] | None = None,
+) -> Iterator[pa.Table]:
+    """The rows of some data files of a table (paths relative to its root, as a run's parts or
+    the Delta log name them), one file at a time: a run's own rows are read without listing,
+    let alone opening, the files of other runs."""
+    fs, root = split_uri(uri, storage_options)
+    for path in paths:
+        yield pq.read_table(f"{root.rstrip('/')}/{path}", filesystem=fs, columns=columns)

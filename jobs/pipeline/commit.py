@@ -118,7 +118,9 @@ def commit_run(
         )
     record.status = "succeeded"
     record_run(settings, record)
-    record.queued_for_review = enqueue(settings, signal, record.run_id)
+    # The parts this call committed (none when the same run id had committed them first).
+    committed = signal_parts if record.signal_table_version is not None else []
+    record.queued_for_review = enqueue(settings, signal, record.run_id, [p.path for p in committed])
     return record
 
 

@@ -34,12 +34,13 @@ class Agreement:
 
 def agreement_with_gold(settings: Settings, signal: Signal) -> list[Agreement]:
     """Compare a tagging signal's served labels with the gold set, label by label, so a new
-    prompt, model or version is judged on the same items before it is promoted."""
+    prompt, model or version is judged on the same items before it is promoted. Only the gold
+    items' values are read, not the signal's whole table."""
     truth = gold(settings)
     fields = [f for f in signal.features if f in set(truth["field"].to_pylist())]
     values = latest_signal_values(
         settings.signal_uri(signal.storage_name), signal.arrow_schema(), fields,
-        settings.storage_options,
+        settings.storage_options, content_ids=truth["content_id"].to_pylist(),
     )  # fmt: skip
     served = {r["content_id"]: r for r in values.to_pylist()}
     scores = []

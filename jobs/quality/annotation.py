@@ -10,6 +10,7 @@ changes nothing. Which rows are queued is the signal's policy (`features/annotat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,10 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features import CATALOG_SCHEMA, get_signal
-from features.annotation import policy_for
+from features.annotation import AnnotationPolicy, policy_for
 from features.signal import Signal
 from features.standard import TIMESTAMP
-from jobs.lake.tables import latest_per_key, latest_signal_values, read_table, write_table
+from jobs.lake.parts import commit_parts, has_committed, write_part
+from jobs.lake.tables import (
+    iter_part_files,
+    latest_per_key,
+    latest_signal_values,
+    read_items,
+    read_table,
+    write_table,
+)
 from jobs.settings import Settings
 
 QUEUE_SCHEMA = pa.schema([
@@ -79,61 +88,100 @@ def gold(settings: Settings) -> pa.Table:
     return latest_per_key(keyed, key="key", order=("decided_at",)).drop_columns(["key"])
 
 
-def enqueue(settings: Settings, signal: Signal, run_id: str) -> int:
+REVIEW_BATCH_ROWS = 50_000  # a run's answers judged per look-up of the compared signal
+
+
+def enqueue(settings: Settings, signal: Signal, run_id: str, paths: Sequence[str]) -> int:
     """Queue the run's answers that its signal's policy says a person should check: a confidence
     under the threshold, or labels that disagree with the compared signal's. Items already in the
-    gold set are not asked again. Returns how many were queued."""
+    gold set are not asked again. Returns how many were queued.
+
+    `paths` are the data files the run committed (`commit_run` knows them): only those are read,
+    one at a time, and the compared signal only for the items of each batch of answers; each
+    batch's queue rows are written as a part and all land in one commit tagged with the run id.
+    So a run over the whole catalog is never in memory at once, other runs' files are never
+    opened, and a second enqueue of the same run queues nothing.
+    """
     policy = policy_for(signal.name)
-    if policy is None:
+    uri = queue_uri(settings)
+    if policy is None or not paths or has_committed(uri, run_id, settings.storage_options):
         return 0
-    columns = ["content_id", "run_id", *policy.labels, policy.confidence]
-    rows = read_table(
-        settings.signal_uri(signal.storage_name),
-        columns=columns,
-        storage_options=settings.storage_options,
-        if_missing=signal.arrow_schema(),
-    )
-    if rows.num_rows == 0:
-        return 0
-    rows = rows.filter(
-        pc.and_(pc.equal(rows["run_id"], run_id), pc.is_valid(rows[policy.confidence]))
-    )
-    decided = set(gold(settings)["content_id"].to_pylist())
-    other: dict[str, dict[str, Any]] = {}
-    if policy.compare_with:
-        compared = get_signal(policy.compare_with)
-        shared = [label for label in policy.labels if label in compared.features]
-        values = latest_signal_values(
-            settings.signal_uri(compared.storage_name), compared.arrow_schema(), shared,
-            settings.storage_options,
-        )  # fmt: skip
-        other = {r.pop("content_id"): r for r in values.to_pylist()}
     now = datetime.now(UTC)
+    batches = _answers(settings, signal, policy, run_id, paths)
+    queued = (_queued(settings, signal, policy, run_id, answers, now) for answers in batches)
+    parts = [write_part(uri, q, run_id, settings.storage_options) for q in queued if q.num_rows]
+    if parts:
+        commit_parts(uri, QUEUE_SCHEMA, parts, run_id, operation={"job": "enqueue"},
+                     storage_options=settings.storage_options)  # fmt: skip
+    return sum(p.rows for p in parts)
+
+
+def _answers(
+    settings: Settings, signal: Signal, policy: AnnotationPolicy, run_id: str, paths: Sequence[str]
+) -> Iterator[pa.Table]:
+    """The run's answers with a confidence, of items not yet decided, in batches of about
+    `REVIEW_BATCH_ROWS`, read file by file from its own parts."""
+    decided = pa.array(sorted(set(gold(settings)["content_id"].to_pylist())), pa.string())
+    columns = ["content_id", "run_id", *policy.labels, policy.confidence]
+    uri = settings.signal_uri(signal.storage_name)
+    pending: list[pa.Table] = []
+    for part in iter_part_files(uri, paths, columns, settings.storage_options):
+        ours = pc.and_(pc.equal(part["run_id"], run_id), pc.is_valid(part[policy.confidence]))
+        pending.append(part.filter(pc.and_(ours, pc.invert(pc.is_in(part["content_id"], decided)))))
+        if sum(t.num_rows for t in pending) >= REVIEW_BATCH_ROWS:
+            yield pa.concat_tables(pending)
+            pending = []
+    if pending:
+        yield pa.concat_tables(pending)
+
+
+def _compared(
+    settings: Settings, policy: AnnotationPolicy, content_ids: pa.ChunkedArray
+) -> dict[str, dict[str, Any]]:
+    """The compared signal's newest shared labels of these items only, by content_id."""
+    if not policy.compare_with or len(content_ids) == 0:
+        return {}
+    compared = get_signal(policy.compare_with)
+    shared = [label for label in policy.labels if label in compared.features]
+    values = latest_signal_values(
+        settings.signal_uri(compared.storage_name), compared.arrow_schema(), shared,
+        settings.storage_options, content_ids=content_ids.to_pylist(),
+    )  # fmt: skip
+    return {r.pop("content_id"): r for r in values.to_pylist()}
+
+
+def _reasons(policy: AnnotationPolicy, row: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """Why a person should check this answer; none when it is sure and agrees."""
+    reasons = []
+    if row[policy.confidence] < policy.below:
+        reasons.append(f"confidence {row[policy.confidence]:.2f} < {policy.below:g}")
+    for label, value in theirs.items():
+        if value is not None and row[label] is not None and value != row[label]:
+            reasons.append(f"{label}: {row[label]} here, {value} in {policy.compare_with}")
+    return reasons
+
+
+def _queued(
+    settings: Settings,
+    signal: Signal,
+    policy: AnnotationPolicy,
+    run_id: str,
+    answers: pa.Table,
+    now: datetime,
+) -> pa.Table:
+    """The queue rows of a batch of answers: those with a reason to be checked."""
+    other = _compared(settings, policy, answers["content_id"])
     queued = []
-    for row in rows.to_pylist():
-        if row["content_id"] in decided:
-            continue
-        reasons = []
-        if row[policy.confidence] < policy.below:
-            reasons.append(f"confidence {row[policy.confidence]:.2f} < {policy.below:g}")
+    for row in answers.to_pylist():
         theirs = other.get(row["content_id"], {})
-        for label, value in theirs.items():
-            if value is not None and row[label] is not None and value != row[label]:
-                reasons.append(f"{label}: {row[label]} here, {value} in {policy.compare_with}")
-        if reasons:
+        if reasons := _reasons(policy, row, theirs):
             proposed = {k: row[k] for k in (*policy.labels, policy.confidence)}
             queued.append({
                 "content_id": row["content_id"], "signal": signal.ref, "run_id": run_id,
                 "proposed": json.dumps(proposed), "compared": json.dumps(theirs) if theirs else None,
                 "reason": "; ".join(reasons), "status": "open", "at": now, "annotator": None,
             })  # fmt: skip
-    if queued:
-        write_table(
-            queue_uri(settings),
-            pa.Table.from_pylist(queued, schema=QUEUE_SCHEMA),
-            storage_options=settings.storage_options,
-        )
-    return len(queued)
+    return pa.Table.from_pylist(queued, schema=QUEUE_SCHEMA)
 
 
 def open_items(settings: Settings, signal: str | None = None) -> list[QueueItem]:
@@ -194,14 +242,15 @@ def gold_fields(settings: Settings) -> set[str]:
 
 
 def catalog_texts(settings: Settings, content_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Type, title and description of the items under review, from the current snapshot."""
-    rows = read_table(
+    """Type, title and description of the items under review, from the current snapshot: only
+    their rows are read (the snapshot's statistics skip the files that hold none of them)."""
+    rows = read_items(
         settings.default_snapshot_uri,
-        columns=["content_id", "content_type", "title", "description"],
-        storage_options=settings.storage_options,
-        if_missing=CATALOG_SCHEMA,
+        content_ids,
+        ["content_id", "content_type", "title", "description"],
+        CATALOG_SCHEMA,
+        settings.storage_options,
     )
-    rows = rows.filter(pc.is_in(rows["content_id"], pa.array(content_ids, pa.string())))
     return {r["content_id"]: r for r in rows.to_pylist()}
 
 

@@ -8,7 +8,7 @@ as a terminal table and as Markdown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from features import CATALOG_SCHEMA, get_signal
 from features.errors import UnknownSignalError
-from jobs.lake.tables import latest_signal_values, read_table
+from jobs.lake.tables import latest_signal_values, read_items
 from jobs.quality.errors import NoGroundTruthError
 from jobs.quality.report import markdown_table
 from jobs.sample import GROUND_TRUTH_FILE
@@ -41,21 +41,25 @@ class Score:
     passed: bool
 
 
-def latest_values(settings: Settings, signal_ref: str, features: list[str]) -> pd.DataFrame:
-    """The newest value per item of a signal, indexed by content_id (what serving returns)."""
+def latest_values(
+    settings: Settings, signal_ref: str, features: list[str], content_ids: Iterable[str]
+) -> pd.DataFrame:
+    """The newest value per item of a signal, indexed by content_id (what serving returns), only
+    of the items the truth knows: files whose statistics hold none of them are never read."""
     signal = get_signal(signal_ref)
     latest = latest_signal_values(
         settings.signal_uri(signal.storage_name),
         signal.arrow_schema(),
         features,
         settings.storage_options,
+        content_ids=content_ids,
     )
     return latest.to_pandas().set_index("content_id")
 
 
 def _joined(settings: Settings, truth: pd.DataFrame, ref: str, features: list[str]) -> pd.DataFrame:
     """Truth beside the signal's values, which are prefixed `pred_` so names never collide."""
-    predicted = latest_values(settings, ref, features).add_prefix("pred_")
+    predicted = latest_values(settings, ref, features, truth.index).add_prefix("pred_")
     return truth.join(predicted, how="inner")
 
 
@@ -113,7 +117,7 @@ def _pairs(groups: dict[str, list[str]]) -> set[frozenset[str]]:
 
 def _duplicates(settings: Settings, truth: pd.DataFrame) -> list[Score]:
     signal = "near_duplicates@1"
-    predicted = latest_values(settings, signal, ["group_id"])
+    predicted = latest_values(settings, signal, ["group_id"], truth.index)
     if predicted.empty:
         return []
     found = _pairs(predicted.reset_index().groupby("group_id")["content_id"].apply(list).to_dict())
@@ -189,12 +193,13 @@ def _labels(
     return evaluate
 
 
-def _text_length(settings: Settings) -> pd.Series:
-    snapshot = read_table(
+def _text_length(settings: Settings, content_ids: Iterable[str]) -> pd.Series:
+    snapshot = read_items(
         settings.default_snapshot_uri,
-        columns=["content_id", "title", "description"],
-        storage_options=settings.storage_options,
-        if_missing=CATALOG_SCHEMA,
+        content_ids,
+        ["content_id", "title", "description"],
+        CATALOG_SCHEMA,
+        settings.storage_options,
     )
     if snapshot.num_rows == 0:
         return pd.Series(dtype=int)
@@ -239,7 +244,7 @@ def evaluate(settings: Settings) -> list[Score]:
             hint="evaluation runs on the sample catalog: `signals sample`, then `signals extract`",
         )
     truth = pq.read_table(path).to_pandas().set_index("content_id")
-    truth["text_length"] = _text_length(settings)
+    truth["text_length"] = _text_length(settings, truth.index)
     scores: list[Score] = []
     for evaluation in EVALUATIONS:
         try:
