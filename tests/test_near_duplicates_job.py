@@ -13,7 +13,9 @@ from signal_rows import duplicate_catalog, standard_columns
 
 from extractors.duplicates import NearDuplicates
 from features import get_signal
+from jobs.lake.maintenance import vacuum
 from jobs.lake.removals import tombstones
+from jobs.lake.state import state_tables
 from jobs.lake.tables import latest_signal_values
 from jobs.pipeline import near_duplicates as job
 from jobs.pipeline.duplicate_state import ITEMS, StateTables
@@ -201,3 +203,10 @@ def test_a_daily_run_compares_only_what_changed_and_matches_a_full_run(
     rebuilt = job.run_near_duplicates(settings, on_stage=stages.append)
     assert not any(s.startswith("daily run") for s in stages)
     assert rebuilt.extracted == exact.num_rows and _output(settings) == out
+
+    # Vacuum cleans the state beside the signal: the replaced state files go, the state holds.
+    cleaned = vacuum(settings, job.SIGNAL, retention_hours=0, dry_run=False, force=True)
+    assert cleaned.files[items] and set(state_tables(settings, OUT.storage_name)) <= set(
+        cleaned.files
+    )
+    assert job.run_near_duplicates(settings).extracted == 0

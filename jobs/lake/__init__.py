@@ -4,7 +4,8 @@
 - `parts` — Parquet parts written by workers, committed once per run with its app transaction;
 - `snapshots` — a catalog snapshot's schema, version and size, read from its log;
 - `runs`, `profiles` — the runs table (lineage) and the per-run value profiles (drift);
-- `removals` — tombstones for items that left the catalog;
+- `removals` — tombstones for items that left the catalog; `state` — where catalog-wide jobs keep
+  state between runs;
 - `maintenance` — compact, vacuum, history, `--as-of`; `lineage` — where a served value came from;
 - `errors` — this room's errors.
 

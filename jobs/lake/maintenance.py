@@ -23,6 +23,7 @@ from features.registry import all_signals, get_signal
 from features.signal import Signal
 from features.standard import JOIN_KEY
 from jobs.lake.errors import AsOfError, MissingTableError, RetentionTooShortError
+from jobs.lake.state import state_tables
 from jobs.lake.tables import open_table, table_exists
 from jobs.settings import Settings
 
@@ -110,7 +111,8 @@ def vacuum(
     dry_run: bool = True,
     force: bool = False,
 ) -> VacuumResult:
-    """Delete the files of a signal's table and quarantine table that no recent version needs.
+    """Delete the files of a signal's table, quarantine table and state tables (`state`) that
+    no recent version needs.
 
     That is files replaced (by compaction) longer than `retention_hours` ago, and Parquet parts of
     crashed runs that no commit names, written longer ago than that. Time travel to a version
@@ -122,7 +124,11 @@ def vacuum(
     if retention_hours < 0:
         raise RetentionTooShortError(f"retention of {retention_hours} hours: it cannot be negative")
     signal = get_signal(signal_ref)
-    uris = (settings.signal_uri(signal.storage_name), settings.quarantine_uri(signal.storage_name))
+    uris = (
+        settings.signal_uri(signal.storage_name),
+        settings.quarantine_uri(signal.storage_name),
+        *state_tables(settings, signal.storage_name),
+    )
     tables = {u: t for u in uris if (t := open_table(u, settings.storage_options)) is not None}
     if not tables:
         raise _no_table(settings, signal)

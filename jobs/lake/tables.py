@@ -172,6 +172,21 @@ def read_where(
     return dataset.to_table(columns=columns, filter=where)
 
 
+_SAME_ROWS = ("OPTIMIZE", "VACUUM START", "VACUUM END")  # commits that change no row
+
+
+def rows_changed_since(
+    uri: str, version: int, storage_options: dict[str, str] | None = None
+) -> bool:
+    """Whether any commit after `version` added or removed rows (compaction and vacuum do not):
+    a reader that kept a table's version can tell its copy of the rows is still whole."""
+    table = DeltaTable(uri, storage_options=storage_options)
+    return any(
+        entry.get("version", -1) > version and entry.get("operation") not in _SAME_ROWS
+        for entry in table.history()
+    )
+
+
 def _paths(table: DeltaTable) -> set[str]:
     return set(table.get_add_actions(flatten=False).column("path").to_pylist())
 

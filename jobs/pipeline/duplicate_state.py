@@ -26,18 +26,22 @@ import pyarrow.compute as pc
 
 from extractors.duplicates import Rule
 from extractors.near_index import Bands
+from features import get_signal
 from features.standard import TIMESTAMP
 from jobs.lake.parts import Part, commit_parts, write_part
+from jobs.lake.state import state_uri
 from jobs.lake.tables import (
     latest_per_key,
     read_table,
     read_where,
+    rows_changed_since,
     table_version,
     write_table,
 )
 from jobs.pipeline.duplicate_tasks import COLUMNS, PREVIOUS, ROW_BITS, Layout, output_groups
 from jobs.settings import Settings
 
+SIGNAL = "near_duplicates@1"
 ITEMS = pa.schema(
     [
         pa.field("part", pa.int64()),
@@ -84,12 +88,10 @@ class StateTables:
 
     @classmethod
     def of(cls, settings: Settings, run_id: str, written_at: datetime) -> StateTables:
-        """The state tables under the lake's `_near_duplicates` folder."""
+        """The job's state tables (`jobs.lake.state`)."""
+        folder = get_signal(SIGNAL).storage_name
         return cls(
-            *(
-                settings.lake_path("_near_duplicates", name)
-                for name in ("items", "buckets", "runs")
-            ),
+            *(state_uri(settings, folder, name) for name in ("items", "buckets", "runs")),
             run_id,
             written_at,
             settings.storage_options,
@@ -121,18 +123,18 @@ def _layout(text: str) -> Layout:
 
 def last_state(settings: Settings) -> State | None:
     """The state a daily run can build on, or None: no run has kept one, or a run died after
-    writing part of it (a state table is past the version its last runs row names)."""
+    writing part of it (a state table has rows past the version its last runs row names)."""
     tables = StateTables.of(settings, "", datetime.min)
     runs = read_table(tables.runs, storage_options=settings.storage_options, if_missing=RUNS)
     if runs.num_rows == 0:
         return None
     last = runs.sort_by([("at", "descending")]).slice(0, 1).to_pylist()[0]
-    versions = (
-        table_version(tables.items, settings.storage_options),
-        table_version(tables.buckets, settings.storage_options),
-    )
-    if versions != (last["items_version"], last["buckets_version"]):
-        return None
+    for uri, version in ((tables.items, last["items_version"]),
+                         (tables.buckets, last["buckets_version"])):  # fmt: skip
+        if table_version(uri, settings.storage_options) is None or rows_changed_since(
+            uri, version, settings.storage_options
+        ):
+            return None
     return State(
         _layout(last["layout"]),
         last["extractor"],

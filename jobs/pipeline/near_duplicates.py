@@ -43,7 +43,7 @@ from jobs.pipeline.runtime import ensure_ray
 from jobs.pipeline.shuffle import fan_out, inbox
 from jobs.settings import Settings
 
-SIGNAL = "near_duplicates@1"
+SIGNAL = kept.SIGNAL
 # Every partition stage spreads over the nodes: data locality alone would pile a small job's
 # tasks onto the node that holds most of its inputs.
 _spread = ray.remote(scheduling_strategy="SPREAD")
