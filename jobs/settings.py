@@ -49,6 +49,9 @@ class Settings:
     feast_registry: str | None = None
     drift: DriftThresholds = field(default_factory=DriftThresholds)  # `signals profile`
     llm: dict[str, str] = field(default_factory=dict)  # SIGNALS_LLM_*: the LLM extractor's
+    # Where a training set's point-in-time join runs: "local" (one process, out of core) or
+    # "ray" (partitioned by entity key over the Ray cluster on `ray_address`).
+    training_set_engine: str = "local"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -82,6 +85,7 @@ class Settings:
             quarantine_threshold=float(
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
             ),
+            training_set_engine=env.get("SIGNALS_TRAINING_SET_ENGINE", base.training_set_engine),
             drift=DriftThresholds(
                 psi=float(env.get("SIGNALS_DRIFT_PSI", base.drift.psi)),
                 ks=float(env.get("SIGNALS_DRIFT_KS", base.drift.ks)),

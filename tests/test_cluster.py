@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from ray_cluster import BIN, LocalRayCluster
@@ -126,7 +127,7 @@ def test_signals_submit_streams_the_logs_and_exits_as_the_job_did(
     assert "Traceback" not in unreachable.stderr
 
 
-def test_feasts_ray_engine_materializes_from_delta_on_both_nodes(
+def test_the_ray_engine_materializes_from_delta_on_both_nodes(
     cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """`jobs materialize` submitted with the Ray engine: tasks on both nodes read the Delta files
@@ -231,3 +232,59 @@ def test_the_near_duplicates_job_runs_its_stages_on_both_nodes(
         zip(stored["content_id"].to_pylist(), stored["group_id"].to_pylist(), strict=True)
     )
     assert groups == {r["content_id"]: r["group_id"] for r in exact}
+
+
+def test_the_ray_training_set_engine_joins_on_both_nodes_as_the_local_engine_does(
+    cluster: LocalRayCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`jobs training-set --engine ray` submitted to the cluster: the join tasks (a key
+    partition each) run on both nodes, and the rows equal the local engine's."""
+    import shutil
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+    from deltalake import write_deltalake
+    from ray.job_submission import JobSubmissionClient
+    from signal_rows import history
+
+    from jobs.serving.training_set import build_training_set
+    from jobs.settings import Settings
+
+    loudness = get_signal("audio_loudness@1")
+    root = tmp_path_factory.mktemp("training")
+    (root / "repo").mkdir()
+    for name in ("definitions.py", "feature_store.yaml", ".feastignore"):
+        shutil.copy(PROJECT_ROOT / "feature_repo" / name, root / "repo" / name)
+    env = {**cluster.env, "SIGNALS_LAKE_URI": str(root / "lake"),
+           "SIGNALS_FEAST_REPO": str(root / "repo")}  # fmt: skip
+    settings = Settings.from_env(env)
+    start = datetime.now(UTC) - timedelta(days=3)
+    ids = [f"track:{i:02d}" for i in range(16)]
+    for step in range(3):  # a file per run, each item's value changing
+        rows = [(c, start + timedelta(days=step), {"integrated_lufs": -20.0 + step + i / 10,
+                 "loudness_range_lu": 5.0, "true_peak_dbtp": -1.0}) for i, c in enumerate(ids)]  # fmt: skip
+        uri = settings.signal_uri(loudness.storage_name)
+        write_deltalake(uri, history(loudness.ref, rows, f"r{step}"), mode="append")
+    times = [start - timedelta(hours=1), start + timedelta(hours=1), start + timedelta(days=2)]
+    labels = root / "labels.parquet"
+    pd.DataFrame({"content_id": [c for c in ids for _ in times],
+                  "event_timestamp": pd.to_datetime([t for _ in ids for t in times], utc=True),
+                  "label": range(len(ids) * len(times))}).to_parquet(labels)  # fmt: skip
+
+    out = root / "train"
+    done = submit_job(cluster, env, "training-set", str(labels), "--out", str(out),
+                      "--signal", loudness.ref, "--engine", "ray")  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    job = next(
+        j
+        for j in JobSubmissionClient(cluster.dashboard_url).list_jobs()
+        if "training-set" in j.entrypoint
+    )
+    nodes = {n.node_id for n in cluster.alive_nodes()}
+    assert set(tasks_per_node(cluster, job.job_id, "_join_partition")) == nodes and len(nodes) == 2
+
+    local = build_training_set(settings, labels, root / "local", signals=[loudness.ref])
+    expected = pq.read_table(root / "local").to_pylist()
+    got = sorted(pq.read_table(out).to_pylist(), key=lambda r: r["label"])
+    assert got == expected and local.rows == len(got)
+    assert sum(r["audio_loudness_v1__integrated_lufs"] is not None for r in got) == 2 * len(ids)

@@ -25,7 +25,7 @@ from features import get_signal
 from jobs.serving.client import get_signals
 from jobs.serving.materialize import materialize
 from jobs.serving.online_writer import FeastWriter, join_key_types, writer_for
-from jobs.serving.store import apply_repo
+from jobs.serving.store import apply_repo, repo_config
 from jobs.serving.value_encoding import encode_entity_keys, encode_values, naive_utc
 from jobs.settings import Settings
 
@@ -212,3 +212,48 @@ def test_the_bulk_writers_leave_exactly_what_feasts_own_write_leaves(
         for batch in sequence:
             writer.write(batch)
         assert _dump(store, view) == feasts and len(feasts) > 0
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_write_the_store_refuses_fails_the_ray_engines_load_and_moves_no_window(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feast's own Ray engine logs a refused write and reports success (the window is recorded,
+    the rows are lost); the project's Ray engine fails the load, records nothing, and the CLI
+    exits non-zero. A trigger in the SQLite file stands for a store that refuses writes."""
+    from typer.testing import CliRunner
+
+    from jobs.cli import app
+    from jobs.serving.errors import OnlineStoreError
+
+    monkeypatch.setenv("SIGNALS_MATERIALIZE_ENGINE", "ray")
+    settings = Settings.from_env()
+    ids = [f"track:{i:02d}" for i in range(6)]
+    rows = [(c, T1, {"embedding": v}) for c, v in zip(ids, _vectors(6, 3), strict=True)]
+    _append(settings, EMBEDDING.ref, rows, "r1")
+    view = EMBEDDING.feature_view_name
+
+    def refuse_writes(store: FeatureStore) -> None:
+        conn = store._get_provider().online_store._get_conn(store.config)
+        with conn:
+            conn.execute(
+                f'CREATE TRIGGER IF NOT EXISTS refuse BEFORE INSERT ON "{store.project}_{view}" '
+                "BEGIN SELECT RAISE(ABORT, 'the store refuses writes'); END"
+            )
+
+    refuse_writes(apply_repo(settings))
+    with pytest.raises(OnlineStoreError, match="the store refuses writes"):
+        materialize(settings, [EMBEDDING])
+    assert apply_repo(settings).get_feature_view(view).most_recent_end_time is None
+    result = CliRunner().invoke(app, ["materialize", EMBEDDING.ref])
+    assert result.exit_code == 75, result.output  # retryable: nothing was half-done
+    assert "the store refuses writes" in result.output
+
+    config = repo_config(settings)  # the same repository on Feast's own `ray.engine`
+    config.batch_engine_config = {**config.batch_engine_config, "type": "ray.engine"}
+    feasts = FeatureStore(repo_path=str(settings.feast_repo), config=config)
+    assert feasts.config.batch_engine.type == "ray.engine"
+    refuse_writes(feasts)
+    feasts.materialize_incremental(end_date=NOW, feature_views=[view])  # no error raised
+    assert feasts.get_feature_view(view).most_recent_end_time is not None  # window recorded
+    assert _served(settings, ids) == [None] * len(ids)  # and nothing served

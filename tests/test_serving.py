@@ -152,7 +152,7 @@ def test_the_redis_key_ttl_is_the_longest_signal_ttl() -> None:
 
 
 @pytest.mark.usefixtures("ray_session")
-def test_feasts_ray_compute_engine_materializes_the_same_values(
+def test_the_ray_compute_engine_materializes_the_same_values(
     online_store: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SIGNALS_MATERIALIZE_ENGINE", "ray")
@@ -161,7 +161,7 @@ def test_feasts_ray_compute_engine_materializes_the_same_values(
     _append(settings, [("a", T2, _loudness(-9.0))], "r2")
     from jobs.serving.store import feature_store
 
-    assert type(feature_store(settings)._get_provider().batch_engine).__name__ == "RayComputeEngine"
+    assert type(feature_store(settings)._get_provider().batch_engine).__name__ == "RayEngine"
     materialize(settings, [LOUDNESS])
     table = get_signals(["a", "b", "zzz"], signals=[LOUDNESS.ref], settings=settings)
     assert table.column(LUFS).to_pylist() == [-9.0, -20.0, None]

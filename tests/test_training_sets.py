@@ -248,6 +248,36 @@ def test_a_training_set_in_parts_is_the_point_in_time_truth_in_entity_order(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+@pytest.mark.usefixtures("ray_session")
+def test_the_ray_engine_writes_the_local_engines_rows_in_parts_per_key_partition(
+    lake_layout: tuple[Settings, dict[str, object]], tmp_path: Path
+) -> None:
+    """The same point-in-time truth from Ray tasks, a partition of the keys each: every row
+    and cell equals the local engine's, each part holds one partition's rows in entity order."""
+    settings, options = lake_layout
+    history, queries = _cases()
+    for signal in SIGNALS:
+        rows = history[signal.ref]
+        for chunk in (rows[1::2], rows[0::2]):
+            _write(settings, signal, chunk, **options)
+    entities = _entities(tmp_path / "labels.parquet", queries)
+    refs = [s.ref for s in SIGNALS]
+    local = build_training_set(settings, entities, tmp_path / "local", signals=refs, part_rows=7)
+    on_ray = build_training_set(
+        settings, entities, tmp_path / "ray", signals=refs, part_rows=7, engine="ray"
+    )
+    assert (on_ray.rows, on_ray.filled) == (local.rows, local.filled)
+    parts = sorted(p.name for p in (tmp_path / "ray").iterdir())
+    assert parts == [f"part-{i:06d}.parquet" for i in range(len(parts))]
+    expected = pq.read_table(tmp_path / "local").to_pylist()
+    got = pq.read_table(tmp_path / "ray").to_pylist()
+    assert sorted(got, key=lambda r: r["label"]) == expected
+    for part in parts:  # a part: one partition's rows, in the entity file's order
+        labels = pq.read_table(tmp_path / "ray" / part).column("label").to_pylist()
+        assert labels == sorted(labels)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
 def test_rows_removed_from_the_delta_log_are_never_read(
     lake_layout: tuple[Settings, dict[str, object]], tmp_path: Path
 ) -> None:

@@ -4,7 +4,8 @@
 (its wall time is the baseline, `full_seconds`) and then appends a day of changes: 0.5 % new
 items that are planted copies of existing ones, 0.25 % items whose artwork and audio change
 (they leave whatever group they had), 0.25 % items that leave the catalog. `measure` is the daily
-run; `check` is the same recall and precision as the full run's, on the updated catalog.
+run; `check` is the same recall and precision as the full run's, on the updated catalog. Both
+runs are timed after Ray has started, so the ratio is the job's own.
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ def prepare(workdir: Path, items: int) -> dict[str, object]:
     from deltalake import write_deltalake
 
     from jobs.pipeline.near_duplicates import run_near_duplicates
+    from jobs.pipeline.runtime import ensure_ray
 
     catalog.prepare(workdir, items)
     settings = catalog._settings(workdir)
+    ensure_ray(settings)  # both runs are timed without starting Ray
     started = time.perf_counter()
     full = run_near_duplicates(settings)
     full_seconds = time.perf_counter() - started
@@ -96,14 +99,18 @@ def prepare(workdir: Path, items: int) -> dict[str, object]:
 
 
 def measure(workdir: Path, items: int) -> dict[str, object]:
-    """The daily run over the changes: wall time and the rows it wrote."""
+    """The daily run over the changes: wall time (Ray's start apart), the rows it wrote."""
     from jobs.pipeline.near_duplicates import run_near_duplicates
+    from jobs.pipeline.runtime import ensure_ray
 
+    settings = catalog._settings(workdir)
+    begun = time.perf_counter()
+    ensure_ray(settings)
     stages: list[str] = []
     started = time.perf_counter()
-    record = run_near_duplicates(catalog._settings(workdir), on_stage=stages.append)
+    record = run_near_duplicates(settings, on_stage=stages.append)
     seconds = time.perf_counter() - started
     if not any(s.startswith("daily run") for s in stages):
         raise SystemExit("the run after the full one was not a daily run")
-    return {"seconds": round(seconds, 1), "rows": record.extracted, "removed": record.removed,
-            "status": record.status}  # fmt: skip
+    return {"seconds": round(seconds, 1), "ray_start_seconds": round(started - begun, 1),
+            "rows": record.extracted, "removed": record.removed, "status": record.status}  # fmt: skip

@@ -4,13 +4,16 @@
 item again at T2) and an entity file of `items` rows whose timestamps spread from before T1 to
 after T2, so some rows predate any value, some get T1's and some T2's. Everything is written in
 chunks: prepare never holds the whole history. `measure` runs the real `build_training_set` (the
-`signals training-set` command's function) into a folder of parts.
+`signals training-set` command's function) into a folder of parts, with the engine
+`$SIGNALS_TRAINING_SET_ENGINE` names (`local`, the default, or `ray`: a local Ray here).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +35,8 @@ T1, T2 = NOW - timedelta(days=20), NOW - timedelta(days=10)
 
 def _settings(workdir: Path) -> Settings:
     # The same lake and repository copy in both children (store_settings exports the env).
-    return store_settings(workdir, "sqlite")
+    engine = os.environ.get("SIGNALS_TRAINING_SET_ENGINE", "local")
+    return replace(store_settings(workdir, "sqlite"), training_set_engine=engine)
 
 
 def _ids(start: int, stop: int, step: int = 1) -> list[str]:
@@ -113,6 +117,7 @@ def measure(workdir: Path, items: int) -> dict[str, object]:
     seconds = time.perf_counter() - start
     [filled] = done.filled.values()
     return {
+        "engine": settings.training_set_engine,
         "rows": done.rows,
         "parts": len(list(out.glob("part-*.parquet"))),
         "filled": filled,

@@ -113,14 +113,21 @@ def training_set(
     out: Annotated[
         Path,
         typer.Option(
-            help="A folder for the training set: Parquet parts (part-000000.parquet, ...) in the"
-            " entity file's order; read it as one dataset. An earlier training set there is"
-            " replaced."
+            help="A folder for the training set: Parquet parts (part-000000.parquet, ...); read it"
+            " as one dataset. An earlier training set there is replaced."
         ),
     ],
     service: Annotated[str | None, typer.Option(help="The feature service to join.")] = None,
     signal: Annotated[
         list[str] | None, typer.Option("--signal", help="Or these signals (NAME@VERSION).")
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the join runs: local (one process, parts in the entity file's order) or"
+            " ray (Ray tasks by entity key, each part in the entity file's order). Default:"
+            " $SIGNALS_TRAINING_SET_ENGINE, else local."
+        ),
     ] = None,
 ) -> None:
     """A point-in-time-correct training set: each row gets the values served at its timestamp."""
@@ -128,7 +135,7 @@ def training_set(
 
     with console.status("point-in-time join over the Delta history"):
         done = build_training_set(
-            Settings.from_env(), entities, out, service=service, signals=signal
+            Settings.from_env(), entities, out, service=service, signals=signal, engine=engine
         )
     console.print(f"wrote {done.rows} rows × {len(done.features)} features to {done.path}")
     for name, count in done.filled.items():

@@ -31,15 +31,16 @@ def materialize(settings: Settings, signals: list[Signal] | None = None) -> Mate
     row in the window is a tombstone (they left the catalog).
 
     The rows stream from the Delta history in batches of `settings.materialize_batch_rows`
-    (`jobs.serving.batch_engine` here, Feast's Ray engine on a cluster), so memory does not grow
-    with the window. Feast records a view's window in the registry only after all its batches
-    are written, so a failed load leaves the registry as it was and is redone whole. Deletions
+    (`jobs.serving.batch_engine`: in this process, or in Ray tasks on a cluster), so memory does
+    not grow with the window; a batch the online store refuses fails the run. Feast records a
+    view's window in the registry only after all its batches are written, so a failed load
+    leaves the registry as it was and is redone whole. Deletions
     keep their own watermark, a `materialize` run per signal in the runs table, recorded only
     once its deletions succeeded: a run that fails between the load and the deletions deletes
     the same items next time.
     """
     store = apply_repo(settings)
-    chosen = [s for s in (signals or all_signals())]
+    chosen = list(signals or all_signals())
     known = {fv.name: fv for fv in store.list_feature_views()}
     chosen = [s for s in chosen if s.feature_view_name in known]
     views = [s.feature_view_name for s in chosen]
@@ -50,8 +51,7 @@ def materialize(settings: Settings, signals: list[Signal] | None = None) -> Mate
         )
         for s in chosen
     }
-    started = datetime.now(UTC)
-    end = started
+    started = end = datetime.now(UTC)
     with quiet_stdout(), online_store_errors(settings, "materializing"):
         store.materialize_incremental(end_date=end, feature_views=views)
     deleted: dict[str, int] = {}

@@ -14,14 +14,15 @@ from feast import FeatureStore
 from feast.repo_config import RepoConfig
 
 from features.errors import SignalsError
+from jobs.serving.batch_engine import RAY_TYPE
+from jobs.serving.batch_engine import TYPE as STREAMING_TYPE
 from jobs.serving.errors import OnlineStoreError, ServingConfigError
 from jobs.settings import Settings
 from jobs.storage import export_for_boto3
 
 ONLINE_STORES = ("sqlite", "redis")
 ENGINES = ("local", "ray")
-STREAMING_ENGINE = "jobs.serving.batch_engine.StreamingEngine"  # `local`: bounded batches
-RAY_WRITERS = 4  # concurrent online-write tasks of Feast's Ray engine into Redis
+RAY_WRITERS = 4  # concurrent online-write tasks of the Ray engine into Redis
 
 
 @contextlib.contextmanager
@@ -74,13 +75,13 @@ def repo_config(settings: Settings) -> RepoConfig:
     }
     if settings.materialize_engine == "ray":
         raw["batch_engine"] = {
-            "type": "ray.engine",
+            "type": RAY_TYPE,  # not Feast's `ray.engine`: it swallows write errors
             "ray_address": settings.ray_address,
             # One writer for a SQLite file; Redis takes writes from a task per CPU in parallel.
             "write_concurrency": 1 if settings.online_store == "sqlite" else RAY_WRITERS,
         }
     else:
-        raw["batch_engine"] = {"type": STREAMING_ENGINE}
+        raw["batch_engine"] = {"type": STREAMING_TYPE}
     return RepoConfig(repo_path=settings.feast_repo, **raw)
 
 

@@ -1,6 +1,6 @@
 """Training sets: a point-in-time join of entity rows against the signal tables' Delta history.
 
-    signals training-set labels.parquet --service recommendations --out train/
+    signals training-set labels.parquet --service recommendations --out train/ [--engine ray]
 
 Each entity row (`content_id`, `event_timestamp`, any label columns) gets the values that serving
 returned at that moment: the newest row at or before the timestamp, within the signal's TTL, the
@@ -8,12 +8,12 @@ newest `created_timestamp` breaking ties. Feast's `get_historical_features` buil
 offline store reads the tables through their Delta log, so compaction and vacuum never change a
 training set.
 
-Of any size: the offline store runs Feast's join over narrow rows on a memory-bounded DuckDB that
-spills to disk, then streams each view's features one history file at a time (its
-`feature_readers`). Here those unordered batches are put back in the entity file's order by an
-external distribution sort (`Buckets`) and written as a Parquet dataset of part files
-(`part-000000.parquet`, ...) that a directory read returns in that order. Neither the history nor
-the result is ever held in one process; the entity rows are (≈ 100 bytes a row).
+Of any size: the offline store joins narrow rows on a memory-bounded DuckDB that spills to disk,
+then streams each view's features one history file at a time (`feature_readers`); here those
+unordered batches are put back in the entity file's order by an external distribution sort
+(`Buckets`) and written as Parquet parts (`part-000000.parquet`, ...) that a directory read
+returns in that order. On Ray (`write_partitioned`) each task does the same for one partition of
+the entity keys. The history and the result are never held in one process.
 """
 
 from __future__ import annotations
@@ -33,15 +33,22 @@ import pyarrow.parquet as pq
 
 from features import JOIN_KEY, get_signal
 from features.registry import service_signals
-from jobs.serving.errors import EntityFileError, FeatureRequestError, TrainingSetOutputError
+from jobs.serving.errors import (
+    EntityFileError,
+    FeatureRequestError,
+    ServingConfigError,
+    TrainingSetOutputError,
+)
 from jobs.serving.store import apply_repo
 from jobs.settings import Settings
 
+ENGINES = ("local", "ray")  # where the point-in-time join runs: one process, or Ray tasks
 TIME_COLUMN = "event_timestamp"
 ARROW_STRING = pd.StringDtype("pyarrow")
 ORDER_COLUMN = "__entity_row__"  # the entity file's row number, dropped before writing
 PART_ROWS = 100_000  # rows per part file: ≈ 150 MB of 384-d embeddings; what pass two holds
 BATCH_ROWS = 16_384  # rows fetched from the join at a time
+RAY_MIN_PARTITIONS = 4  # key partitions of the Ray join at least: work for every node
 MAX_BUCKETS = 1_000  # open streams while distributing; beyond it buckets hold several parts
 PART_NAME = "part-{:06d}.parquet"  # zero-padded: name order is row order
 _PART = re.compile(r"part-\d{6}\.parquet")
@@ -98,16 +105,25 @@ def build_training_set(
     service: str | None = None,
     signals: Sequence[str] | None = None,
     part_rows: int = PART_ROWS,
+    engine: str | None = None,
 ) -> TrainingSet:
     """Join `entities` point-in-time against a feature service's (or some signals') history and
-    write a Parquet dataset of parts to the folder `out`; the rows come back in the entity file's
-    order, within a part and across parts.
+    write a Parquet dataset of parts to the folder `out`.
 
     Why parts and a stream: a training set is as large as the entity file times the features
     (≈ 1.5 KB a row for a 384-d embedding), so one file built in memory caps it at what one
-    process holds. An earlier training set at `out` (a folder of parts or a Parquet file) is
-    replaced once the new one is complete; anything else there is refused.
+    process holds. The `local` engine (the settings' `training_set_engine` unless `engine` says
+    otherwise) returns the rows in the entity file's order, within a part and across parts; the
+    `ray` engine joins a partition of the entity keys per Ray task and writes each partition's
+    parts, each in the entity file's order. An earlier training set at `out` (a folder of parts
+    or a Parquet file) is replaced once the new one is complete; anything else there is refused.
     """
+    engine = engine or settings.training_set_engine
+    if engine not in ENGINES:
+        raise ServingConfigError(
+            f"unknown training-set engine {engine!r}",
+            hint=f"set SIGNALS_TRAINING_SET_ENGINE (or --engine) to one of: {', '.join(ENGINES)}",
+        )
     if (service is None) == (not signals):
         raise FeatureRequestError(
             "name a feature service (--service) or signals (--signal), not both"
@@ -127,16 +143,82 @@ def build_training_set(
     job = store.get_historical_features(entity_df=frame, features=features, full_feature_names=True)
     names = [f"{s.feature_view_name}__{f}" for s in chosen for f in s.features]
     with _replacing(out) as folder:
+        partitioned = getattr(job, "write_partitioned", None)
         readers = getattr(job, "feature_readers", None)
-        if callable(readers):
-            buckets = Buckets(folder / ".buckets", len(frame), part_rows)
-            buckets.distribute(readers(ORDER_COLUMN, BATCH_ROWS))
-            rows, filled = buckets.assemble(frame.drop(columns=[ORDER_COLUMN]), folder, names)
-            shutil.rmtree(folder / ".buckets")
+        if engine == "ray" and len(frame):
+            if not callable(partitioned):
+                raise ServingConfigError("the configured offline store cannot join on Ray")
+            written = partitioned(
+                ORDER_COLUMN,
+                folder / ".exchange",
+                PartitionWriter(str(folder), names, part_rows),
+                min_partitions=max(RAY_MIN_PARTITIONS, -(-len(frame) // part_rows)),
+                ray_address=settings.ray_address,
+            )
+            shutil.rmtree(folder / ".exchange")
+            rows, filled = _gather(folder, written)
+        elif callable(readers):
+            entity_rows = frame.drop(columns=[ORDER_COLUMN])
+            stream = readers(ORDER_COLUMN, BATCH_ROWS)
+            rows, filled = write_joined(stream, entity_rows, folder, names, part_rows)
         else:  # another offline store: collected, then written in parts
             ordered = job.to_arrow().sort_by(ORDER_COLUMN).to_reader(max_chunksize=BATCH_ROWS)
             rows, filled = write_parts(ordered, folder, names, part_rows)
     return TrainingSet(out, rows, names, filled)
+
+
+def write_joined(
+    readers: Iterable[pa.RecordBatchReader],
+    frame: pd.DataFrame,
+    folder: Path,
+    features: Sequence[str],
+    part_rows: int,
+) -> tuple[int, dict[str, int]]:
+    """The offline store's streamed features for the entity rows of `frame` (`ORDER_COLUMN` in
+    the batches numbers them from 0), beside those rows in their order, as parts in `folder`;
+    returns the rows written and each feature's rows with a value.
+
+    Why one function: the local engine writes the whole training set with it, and every
+    partition of the Ray engine writes its share with it.
+    """
+    buckets = Buckets(folder / ".buckets", len(frame), part_rows)
+    buckets.distribute(readers)
+    written = buckets.assemble(frame, folder, features)
+    shutil.rmtree(folder / ".buckets")
+    return written
+
+
+@dataclass(frozen=True)
+class PartitionWriter:
+    """What each Ray join task calls with its partition's features (plain values: it travels
+    to the task): its parts into a hidden folder of its own, which `_gather` then moves."""
+
+    folder: str
+    features: list[str]
+    part_rows: int
+
+    def __call__(
+        self, readers: Iterator[pa.RecordBatchReader], frame: pd.DataFrame, partition: int
+    ) -> tuple[int, int, dict[str, int]]:
+        """Write the partition's parts; returns the partition, its rows and filled counts."""
+        target = Path(self.folder) / f".partition-{partition:06d}"
+        target.mkdir()
+        rows, filled = write_joined(readers, frame, target, self.features, self.part_rows)
+        return partition, rows, filled
+
+
+def _gather(
+    folder: Path, written: list[tuple[int, int, dict[str, int]]]
+) -> tuple[int, dict[str, int]]:
+    # Each partition's parts, in partition order, renamed into one run of part names.
+    hidden = [folder / f".partition-{partition:06d}" for partition, _, _ in sorted(written)]
+    for part, path in enumerate([p for h in hidden for p in sorted(h.iterdir())]):
+        path.rename(folder / PART_NAME.format(part))
+    filled: dict[str, int] = {}
+    for h, (_, _, counts) in zip(hidden, sorted(written), strict=True):
+        h.rmdir()
+        filled.update({name: filled.get(name, 0) + n for name, n in counts.items()})
+    return sum(rows for _, rows, _ in written), filled
 
 
 class Buckets:
@@ -203,11 +285,7 @@ class Buckets:
                     schema.names, self._placed(view, bucket, start, table.num_rows), strict=True
                 ):
                     table = table.append_column(schema.field(name), column)
-            for name in features:
-                if name in table.schema.names:
-                    filled[name] = (
-                        filled.get(name, 0) + table.num_rows - table.column(name).null_count
-                    )
+            _count_filled(table, features, filled)
             for offset in range(0, max(table.num_rows, 1), self.part_rows):
                 piece = table.slice(offset, self.part_rows)
                 pq.write_table(piece, folder / PART_NAME.format(part), row_group_size=BATCH_ROWS)
@@ -260,10 +338,7 @@ def write_parts(
         if ORDER_COLUMN in batch.schema.names:
             batch = batch.drop_columns([ORDER_COLUMN])
         schema = schema or batch.schema
-        for name in features:
-            if name in batch.schema.names:
-                count = batch.num_rows - batch.column(name).null_count
-                filled[name] = filled.get(name, 0) + count
+        _count_filled(batch, features, filled)
         offset = 0
         while offset < batch.num_rows:
             if writer is None:
@@ -281,6 +356,15 @@ def write_parts(
     elif rows == 0 and schema is not None:  # no rows: one empty part keeps the columns
         pq.write_table(schema.empty_table(), folder / PART_NAME.format(0))
     return rows, filled
+
+
+def _count_filled(
+    rows: pa.Table | pa.RecordBatch, features: Sequence[str], filled: dict[str, int]
+) -> None:
+    # Add to `filled` each feature's rows with a value (the features `rows` holds).
+    for name in features:
+        if name in rows.schema.names:
+            filled[name] = filled.get(name, 0) + rows.num_rows - rows.column(name).null_count
 
 
 def _check_replaceable(out: Path) -> None:
