@@ -102,3 +102,68 @@ def duplicate_catalog(rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
         get_signal("audio_fingerprint@1").arrow_schema()
     )
     return art, audio
+
+
+def current_inputs(art: pa.Table, audio: pa.Table) -> pa.Table:
+    """The catalog's newest inputs, as the extractor reads them (items without any dropped)."""
+    newest = {}
+    for table, columns in ((art, ("phash", "colour_layout")), (audio, ("fingerprint",))):
+        for row in table.sort_by("event_timestamp").to_pylist():
+            newest.setdefault(row["content_id"], {}).update({c: row[c] for c in columns})
+    rows = [
+        {"content_id": cid, "artwork_phash": v.get("phash"), "artwork_layout": v.get("colour_layout"),
+         "audio_fingerprint": v.get("fingerprint")}
+        for cid, v in sorted(newest.items())
+        if v.get("phash") is not None or v.get("fingerprint") is not None
+    ]  # fmt: skip
+    return pa.Table.from_pylist(rows)
+
+
+def duplicate_changes(
+    art: pa.Table, audio: pa.Table, rng: np.random.Generator
+) -> tuple[pa.Table, pa.Table]:
+    """A day's changes: 400 copies 5's artwork, 401 copies 100's fingerprint (a new pair), 402
+    copies 10's artwork and 40's fingerprint (two groups merge), 330 gets a new fingerprint (its
+    pair with 30 splits) and 300 leaves (0's group loses its bridge to nobody: 0 and 350 stay)."""
+    from jobs.lake.removals import tombstones
+
+    when = datetime.now(UTC)
+    by_id = {r["content_id"]: r for r in art.to_pylist()}
+    sound = {r["content_id"]: r for r in audio.to_pylist()}
+
+    def flipped(cid: str) -> str:
+        return f"{int(by_id[cid]['phash'], 16) ^ (1 << int(rng.integers(64))):016x}"
+
+    new_art = {
+        "track:0400": (flipped("track:0005"), by_id["track:0005"]["colour_layout"]),
+        "track:0402": (flipped("track:0010"), by_id["track:0010"]["colour_layout"]),
+    }
+    fresh = rng.standard_normal(128).astype(np.float32)
+    new_audio = {
+        "track:0401": np.asarray(sound["track:0100"]["fingerprint"], np.float32) + 0.01,
+        "track:0402": np.asarray(sound["track:0040"]["fingerprint"], np.float32) + 0.01,
+        "track:0330": fresh / np.linalg.norm(fresh).astype(np.float32),
+    }
+    art_rows = pa.table(
+        {
+            **standard_columns(list(new_art), when, "day"),
+            "phash": [h for h, _ in new_art.values()],
+            "colour_layout": [layout for _, layout in new_art.values()],
+        }
+    ).cast(get_signal("artwork_hash@1").arrow_schema())
+    audio_rows = pa.table(
+        {**standard_columns(list(new_audio), when, "day"), "fingerprint": list(new_audio.values())}
+    ).cast(get_signal("audio_fingerprint@1").arrow_schema())
+    gone = pa.array(["track:0300"])
+    return tuple(  # type: ignore[return-value]
+        pa.concat_tables(
+            [
+                rows,
+                tombstones(gone, s.arrow_schema(), run_id="day", event_timestamp=when, version="1"),
+            ]
+        )
+        for rows, s in (
+            (art_rows, get_signal("artwork_hash@1")),
+            (audio_rows, get_signal("audio_fingerprint@1")),
+        )
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from signal_rows import duplicate_catalog, standard_columns
+from signal_rows import current_inputs, duplicate_catalog, duplicate_changes
 
 from extractors.duplicates import NearDuplicates
 from features import get_signal
@@ -94,64 +94,6 @@ def test_the_job_on_several_partitions_finds_the_groups_exact_search_finds(
     assert out["track:0000"]["group_size"] == out["track:0350"]["group_size"] == 2
 
 
-def _current(art: pa.Table, audio: pa.Table) -> pa.Table:
-    """The catalog's newest inputs, as the extractor reads them (items without any dropped)."""
-    newest = {}
-    for table, columns in ((art, ("phash", "colour_layout")), (audio, ("fingerprint",))):
-        for row in table.sort_by("event_timestamp").to_pylist():
-            newest.setdefault(row["content_id"], {}).update({c: row[c] for c in columns})
-    rows = [
-        {"content_id": cid, "artwork_phash": v.get("phash"), "artwork_layout": v.get("colour_layout"),
-         "audio_fingerprint": v.get("fingerprint")}
-        for cid, v in sorted(newest.items())
-        if v.get("phash") is not None or v.get("fingerprint") is not None
-    ]  # fmt: skip
-    return pa.Table.from_pylist(rows)
-
-
-def _changes(art: pa.Table, audio: pa.Table, rng: np.random.Generator) -> tuple[pa.Table, pa.Table]:
-    """A day's changes: 400 copies 5's artwork, 401 copies 100's fingerprint (a new pair), 402
-    copies 10's artwork and 40's fingerprint (two groups merge), 330 gets a new fingerprint (its
-    pair with 30 splits) and 300 leaves (0's group loses its bridge to nobody: 0 and 350 stay)."""
-    when = datetime.now(UTC)
-    by_id = {r["content_id"]: r for r in art.to_pylist()}
-    sound = {r["content_id"]: r for r in audio.to_pylist()}
-
-    def flipped(cid: str) -> str:
-        return f"{int(by_id[cid]['phash'], 16) ^ (1 << int(rng.integers(64))):016x}"
-
-    new_art = {
-        "track:0400": (flipped("track:0005"), by_id["track:0005"]["colour_layout"]),
-        "track:0402": (flipped("track:0010"), by_id["track:0010"]["colour_layout"]),
-    }
-    fresh = rng.standard_normal(128).astype(np.float32)
-    new_audio = {
-        "track:0401": np.asarray(sound["track:0100"]["fingerprint"], np.float32) + 0.01,
-        "track:0402": np.asarray(sound["track:0040"]["fingerprint"], np.float32) + 0.01,
-        "track:0330": fresh / np.linalg.norm(fresh).astype(np.float32),
-    }
-    art_rows = pa.table(
-        {
-            **standard_columns(list(new_art), when, "day"),
-            "phash": [h for h, _ in new_art.values()],
-            "colour_layout": [layout for _, layout in new_art.values()],
-        }
-    ).cast(ART.arrow_schema())
-    audio_rows = pa.table(
-        {**standard_columns(list(new_audio), when, "day"), "fingerprint": list(new_audio.values())}
-    ).cast(AUDIO.arrow_schema())
-    gone = pa.array(["track:0300"])
-    return tuple(  # type: ignore[return-value]
-        pa.concat_tables(
-            [
-                rows,
-                tombstones(gone, s.arrow_schema(), run_id="day", event_timestamp=when, version="1"),
-            ]
-        )
-        for rows, s in ((art_rows, ART), (audio_rows, AUDIO))
-    )
-
-
 def test_a_daily_run_compares_only_what_changed_and_matches_a_full_run(
     settings: Settings,
 ) -> None:
@@ -163,7 +105,7 @@ def test_a_daily_run_compares_only_what_changed_and_matches_a_full_run(
     settings = replace(settings, near_duplicates_partition_items=64)
     job.run_near_duplicates(settings)
     DeltaTable(art_uri).optimize.compact()  # rewritten files hold no new rows
-    day_art, day_audio = _changes(art, audio, rng)
+    day_art, day_audio = duplicate_changes(art, audio, rng)
     write_deltalake(art_uri, day_art, mode="append")
     write_deltalake(audio_uri, day_audio, mode="append")
     stages: list[str] = []
@@ -178,7 +120,7 @@ def test_a_daily_run_compares_only_what_changed_and_matches_a_full_run(
                "track:0330", "track:0030", "track:0000", "track:0350"}  # fmt: skip
     assert (daily.extracted, daily.removed) == (len(touched), 1)
     out = _output(settings)
-    exact = NearDuplicates().extract(_current(pa.concat_tables([art, day_art]),
+    exact = NearDuplicates().extract(current_inputs(pa.concat_tables([art, day_art]),
                                               pa.concat_tables([audio, day_audio])))  # fmt: skip
     for want in exact.to_pylist():
         got = out[want["content_id"]]

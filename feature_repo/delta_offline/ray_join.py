@@ -1,8 +1,8 @@
 """The point-in-time join on a Ray cluster: entity rows and history hash-partitioned by entity
 key, each partition joined by `plan_join` (the local engine's code) in its own task.
 
-Two stages of Ray Data tasks, which Ray Data spreads over the nodes (its default strategy). Split: a task per history file reads the
-file's needed columns at the driver's pinned version and appends each row to its partition's
+Two stages of Ray Data tasks, which Ray Data spreads over the nodes (its default strategy).
+Split: a task per history file reads the file's needed columns at the driver's pinned version and appends each row to its partition's
 Parquet file in a scratch folder (the driver writes the entity rows' partitions the same way).
 Join: a task per partition replays the join on its entity rows against its history files and
 hands the streamed features to the caller's `write_part`, which writes that partition's part of

@@ -21,6 +21,10 @@ def ensure_ray(settings: Settings) -> dict[str, float]:
     Resources are explicit on a local instance: auto-detection makes small machines flaky.
     """
     quiet_ray_data_console()
+    # Feast's Ray initializer (the Ray materialization and training-set engines, maybe earlier in
+    # this process) switches Ray Data to a sort shuffle, which the plan's keyed repartition refuses.
+    context = ray.data.DataContext.get_current()
+    context.shuffle_strategy = ray.data.DataContext().shuffle_strategy
     if not ray.is_initialized():
         env = {"env_vars": {"RAY_AUTH_MODE": os.environ["RAY_AUTH_MODE"], "HF_HUB_OFFLINE": "1"}}
         if settings.ray_address:
