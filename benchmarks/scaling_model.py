@@ -200,7 +200,7 @@ def catalog_steps(items: int, nodes: list[int], cpus_per_node: int, measured_cor
         exponent = math.log(b[key] / a[key]) / math.log(large / small)
         per_item = b[key] * measured_cores / large
         core_s = per_item * items * (items / large) ** max(exponent - 1, 0)
-        seen = "; ".join(f"{n:,}: {r[key]:.0f} s, {r['peak_rss_mib'] / 1024:.1f} GB"
+        seen = "; ".join(f"{n:,}: {r[key]:.0f} s, {r['peak_rss_mib'] / 1024:.1f} GiB"
                          for n, r in ((small, a), (large, b)))  # fmt: skip
         walls = [core_s / (cpus_per_node * (n if SPREAD.get(step) == "cluster" else 1))
                  for n in nodes]  # fmt: skip

@@ -80,7 +80,7 @@ def tasks_per_node(cluster: LocalRayCluster, job_id: str, name: str) -> Counter[
 def assert_spread(
     cluster: LocalRayCluster, job_id: str, stages: tuple[str, ...], nodes: set[str]
 ) -> None:
-    """The partition stages' tasks ran on every node, each node taking a fair share of them.
+    """The partition stages' tasks ran on every node.
 
     Across the stages, not per stage: SPREAD is the scheduler's best effort, and one stage of a
     small job may still land on one node when the other is busy with the previous stage."""
@@ -88,7 +88,6 @@ def assert_spread(
     for stage in stages:
         ran += tasks_per_node(cluster, job_id, stage)
     assert set(ran) == nodes, ran
-    assert min(ran.values()) >= 0.2 * sum(ran.values()), ran
 
 
 def test_ray_job_submit_runs_the_extract_job_on_both_nodes(

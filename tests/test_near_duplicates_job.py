@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from signal_rows import current_inputs, duplicate_catalog, duplicate_changes
+from signal_rows import current_inputs, duplicate_catalog, duplicate_changes, standard_columns
 
 from extractors.duplicates import NearDuplicates
 from features import get_signal
@@ -103,6 +103,7 @@ def test_a_daily_run_compares_only_what_changed_and_matches_a_full_run(
     write_deltalake(art_uri, art)
     write_deltalake(audio_uri, audio)
     settings = replace(settings, near_duplicates_partition_items=64)
+    by_id = {r["content_id"]: r for r in art.to_pylist()}
     job.run_near_duplicates(settings)
     DeltaTable(art_uri).optimize.compact()  # rewritten files hold no new rows
     day_art, day_audio = duplicate_changes(art, audio, rng)
@@ -152,3 +153,15 @@ def test_a_daily_run_compares_only_what_changed_and_matches_a_full_run(
         cleaned.files
     )
     assert job.run_near_duplicates(settings).extracted == 0
+
+    # A day when only artwork changes: the audio source has no new file, its stored values stand.
+    copy = pa.table(
+        {**standard_columns(["track:0403"], datetime.now(UTC), "day2"),
+         "phash": [by_id["track:0020"]["phash"]], "colour_layout": [by_id["track:0020"]["colour_layout"]]}
+    ).cast(ART.arrow_schema())  # fmt: skip
+    write_deltalake(art_uri, copy, mode="append")
+    assert job.run_near_duplicates(settings).extracted == 3  # 403 joins 20 and 320
+    out = _output(settings)
+    assert out["track:0403"]["group_id"] == out["track:0320"]["group_id"] == "track:0020"
+    assert out["track:0403"]["group_size"] == 3
+    assert out["track:0040"]["group_size"] == 5  # its fingerprint pairs were not lost

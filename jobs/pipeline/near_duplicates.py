@@ -271,7 +271,7 @@ def _daily(
     stage(f"reading {sum(map(len, files))} new files into {parts_n} partitions")
     parts, counts = [], []
     for source, new in zip(sources, files, strict=True):
-        count = max(1, min(len(new), parts_n))
+        count = min(len(new), parts_n)  # none: the source's stored values stand
         parts.append([fan_out(_read_changes, parts_n, source, new[i::count], layout, options)
                       for i in range(count)])  # fmt: skip
         counts.append(count)
