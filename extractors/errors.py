@@ -23,3 +23,8 @@ class AnswerError(ExtractorError):
 class BadAnswerError(ExtractorError):
     """An answer that was received but not usable (not JSON, not the contract's shape): worth
     asking again."""
+
+
+class ModelFileError(Exception):
+    """A model URI that names no readable model file, or a file nothing knows how to load: a
+    configuration error of the whole signal, not of one item, so it fails the run."""

@@ -23,6 +23,9 @@ _FEAST_TYPES: dict[str, FeastType] = {
     "bool": Bool,
     "string": String,
     "embedding": Array(Float32),
+    # Feast (0.67) serves a list of lists as a VALUE_LIST and keeps its inner type in the
+    # registry, so time segments are served whole, as the offline table holds them.
+    "segments": Array(Array(Float32)),
 }
 
 
@@ -82,24 +85,35 @@ content = Entity(
     description="A catalog item: track, episode, audiobook, chapter or video.",
 )
 
-FEATURE_VIEWS: dict[str, FeatureView] = {
-    signal.ref: feature_view_for(signal, content) for signal in all_signals()
-}
 
-FEATURE_SERVICES: dict[str, FeatureService] = {
-    group: FeatureService(
-        name=group,
-        features=[FEATURE_VIEWS[signal.ref] for signal in signals],
-        description=f"Signals for {group}: {', '.join(s.ref for s in signals)}",
-        tags={"consumer_group": group},
-    )
-    for group, signals in consumer_groups().items()
-}
+def feature_views() -> dict[str, FeatureView]:
+    """One feature view per declared signal version, by `name@version`."""
+    return {signal.ref: feature_view_for(signal, content) for signal in all_signals()}
+
+
+def feature_services(views: dict[str, FeatureView]) -> dict[str, FeatureService]:
+    """One feature service per consumer group, over the views of the signals it pins."""
+    return {
+        group: FeatureService(
+            name=group,
+            features=[views[signal.ref] for signal in signals],
+            description=f"Signals for {group}: {', '.join(s.ref for s in signals)}",
+            tags={"consumer_group": group},
+        )
+        for group, signals in consumer_groups().items()
+    }
+
+
+FEATURE_VIEWS = feature_views()
+FEATURE_SERVICES = feature_services(FEATURE_VIEWS)
 
 
 def repo_objects() -> list[Entity | FeatureView | FeatureService]:
-    """Everything this repository registers, for `FeatureStore.apply` from Python (the jobs)."""
-    return [content, *FEATURE_VIEWS.values(), *FEATURE_SERVICES.values()]
+    """Everything this repository registers, for `FeatureStore.apply` from Python (the jobs):
+    built from the declarations as they are now, so a declaration file added to this process
+    (`SIGNALS_DECLARATIONS`) after the module was imported is registered too."""
+    views = feature_views()
+    return [content, *views.values(), *feature_services(views).values()]
 
 
 def _expose(objects: list[FeatureView | FeatureService]) -> None:

@@ -33,6 +33,12 @@ def _feature_schema(column: dict[str, Any]) -> dict[str, Any]:
             "minItems": checks["dim"],
             "maxItems": checks["dim"],
         }
+    elif column["kind"] == "segments":  # sorted and non-overlapping: the Pandera check's part
+        second: dict[str, Any] = {"type": "number", "minimum": 0}
+        if checks.get("max_s") is not None:
+            second["maximum"] = checks["max_s"]
+        pair = {"type": "array", "items": second, "minItems": 2, "maxItems": 2}
+        schema = {"type": "array", "items": pair}
     else:
         schema = {"type": _TYPES[column["kind"]]}
         if "ge" in checks:
@@ -95,6 +101,14 @@ def _odcs_property(name: str, column: dict[str, Any]) -> dict[str, Any]:
         prop["logicalType"] = "array"
         prop["items"] = {"name": "element", "logicalType": "number", "physicalType": "float"}
         prop["logicalTypeOptions"] = {"minItems": checks["dim"], "maxItems": checks["dim"]}
+    elif column["kind"] == "segments":
+        prop["logicalType"] = "array"
+        prop["items"] = {
+            "name": "segment",
+            "logicalType": "array",
+            "logicalTypeOptions": {"minItems": 2, "maxItems": 2},
+            "items": {"name": "seconds", "logicalType": "number", "physicalType": "float"},
+        }
     else:
         prop["logicalType"] = _TYPES[column["kind"]]
         bounds = {"minimum": checks.get("ge"), "maximum": checks.get("le")}

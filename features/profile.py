@@ -1,8 +1,9 @@
 """Profiles of a signal's values and the drift between two of them.
 
 A profile is small on purpose: per feature, the null rate and 101 quantiles
-(p0…p100) of its numeric values — an embedding contributes its vectors' L2 norms, a string or
-flag its category frequencies. From quantiles alone both drift statistics follow:
+(p0…p100) of its numeric values — an embedding contributes its vectors' L2 norms, time segments
+their count per item, a string or flag its category frequencies. From quantiles alone both drift
+statistics follow:
 
 - **KS**: the largest gap between the two empirical CDFs, each read off its quantiles.
 - **PSI**: the population stability index over the base's deciles (bins that hold 10 % each of
@@ -35,6 +36,9 @@ def profile_column(column: pa.ChunkedArray | pa.Array, kind: str) -> dict[str, A
         present = max(rows - nulls, 1)
         found["categories"] = {str(c["values"]): c["counts"] / present for c in top}
         return found
+    if kind == "segments":  # what drifts is how many an item has
+        found["of"] = "count"
+        values = pc.list_value_length(values)
     if kind == "embedding":
         found["of"] = "l2_norm"
         if pa.types.is_list(values.type):

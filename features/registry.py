@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
+import os
 import pkgutil
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 
 import features.declarations as _declarations
 from features.errors import UnknownSignalError
 from features.signal import Signal
+
+# Files (or folders of them) holding a team's own declarations, beside `features/declarations/`:
+# `SIGNALS_DECLARATIONS=/repo/signals.py:/repo/more/` (os.pathsep-separated).
+DECLARATIONS_ENV = "SIGNALS_DECLARATIONS"
+
+
+def _declaration_modules() -> list[object]:
+    """The modules of `features/declarations/`, then those `SIGNALS_DECLARATIONS` names."""
+    modules: list[object] = [
+        importlib.import_module(f"{_declarations.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(_declarations.__path__)
+    ]
+    for entry in filter(None, os.environ.get(DECLARATIONS_ENV, "").split(os.pathsep)):
+        paths = sorted(Path(entry).glob("*.py")) if Path(entry).is_dir() else [Path(entry)]
+        for path in paths:
+            if not path.is_file():
+                raise ValueError(f"{DECLARATIONS_ENV}: no declarations file {path}")
+            name = (
+                "signals_declarations_"
+                + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+            )
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            modules.append(module)
+    return modules
 
 
 @cache
@@ -21,8 +52,7 @@ def all_signals() -> tuple[Signal, ...]:
     it takes, and the package holds nothing else, so no list of modules to skip can go stale.
     """
     found: dict[str, Signal] = {}
-    for info in pkgutil.iter_modules(_declarations.__path__):
-        module = importlib.import_module(f"{_declarations.__name__}.{info.name}")
+    for module in _declaration_modules():
         for value in vars(module).values():
             if isinstance(value, Signal):
                 if value.ref in found and found[value.ref] is not value:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pandera.pandas as pa_schema
 import pyarrow as pa
 
+from features.model import DECLARED_MODEL_EXTRACTOR, Model
 from features.standard import STANDARD_COLUMNS, STANDARD_FIELDS, standard_contract_columns
 from features.types import FeatureType
 
@@ -34,6 +35,8 @@ class Signal:
     consumers: tuple[str, ...] = ()  # feature services (consumer groups) that include this signal
     ttl: timedelta = timedelta(days=30)  # how long a served value stays valid without a refresh
     freshness: timedelta = timedelta(days=1)  # how often the signal is expected to be recomputed
+    # A model file the signal is computed by, with `extractor=DECLARED_MODEL_EXTRACTOR`.
+    model: Model | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -49,6 +52,11 @@ class Signal:
             )
         if not self.features:
             raise ValueError(f"signal {self.name}: declares no features")
+        if (self.model is None) != (self.extractor != DECLARED_MODEL_EXTRACTOR):
+            raise ValueError(
+                f"signal {self.name}: a model file goes with extractor="
+                f"{DECLARED_MODEL_EXTRACTOR!r}, and that extractor needs a model"
+            )
 
     @property
     def ref(self) -> str:

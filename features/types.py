@@ -155,3 +155,55 @@ class Embedding(FeatureType):
 
     def summary(self) -> str:
         return f"{self.dim}-d float32" + (", L2-normalised" if self.normalized else "")
+
+
+@dataclass(frozen=True)
+class Segments(FeatureType):
+    """Time segments of an item: `[start_s, end_s]` pairs in seconds, e.g. where speech is.
+
+    Stored whole, as `list<list<float32>>` (one `[start, end]` list per segment; Delta has no
+    fixed-size list, so the pair shape is a contract check, as an embedding's dimension is).
+    Each pair starts at or after 0 and before it ends, and the pairs are sorted and do not
+    overlap (one may start where the previous ended). `max_s`, when given, bounds every end.
+    An empty list is a value: the item was measured and holds no such segment.
+
+    Served whole too: Feast serves a list of lists as `Array(Array(Float32))` (a `VALUE_LIST`,
+    whose inner type the registry keeps), so the feature view carries the same value as the
+    table; the signal's scalar features (count, share, first onset) are the summary a reader
+    that wants no list takes.
+    """
+
+    max_s: float | None = None
+    kind: str = field(default="segments", init=False)
+
+    def arrow_type(self) -> pa.DataType:
+        return pa.list_(pa.list_(pa.float32()))
+
+    def checks(self) -> list[pa_schema.Check]:
+        limit = self.max_s
+
+        def well_formed(series: pd.Series) -> pd.Series:
+            def ok(v: object) -> bool:
+                if v is None:
+                    return True  # nullability is the column's own check
+                pairs = [np.asarray(p, dtype=np.float64) for p in v]  # type: ignore[attr-defined]
+                if any(p.shape != (2,) for p in pairs):
+                    return False
+                if not pairs:
+                    return True
+                arr = np.stack(pairs)
+                starts, ends = arr[:, 0], arr[:, 1]
+                return bool(
+                    np.isfinite(arr).all()
+                    and (starts >= 0).all()
+                    and (starts < ends).all()
+                    and (starts[1:] >= ends[:-1]).all()
+                    and (limit is None or (ends <= limit).all())
+                )
+
+            return series.map(ok).astype(bool)
+
+        return [pa_schema.Check(well_formed, name="segments_sorted_non_overlapping")]
+
+    def summary(self) -> str:
+        return "[start_s, end_s] segments"

@@ -49,6 +49,7 @@ class Settings:
     feast_registry: str | None = None
     drift: DriftThresholds = field(default_factory=DriftThresholds)  # `signals profile`
     llm: dict[str, str] = field(default_factory=dict)  # SIGNALS_LLM_*: the LLM extractor's
+    safety: dict[str, str] = field(default_factory=dict)  # SIGNALS_SAFETY_*: flag thresholds
     # Where a training set's point-in-time join runs: "local" (one process, out of core) or
     # "ray" (partitioned by entity key over the Ray cluster on `ray_address`).
     training_set_engine: str = "local"
@@ -82,6 +83,7 @@ class Settings:
             ),
             feast_registry=env.get("SIGNALS_FEAST_REGISTRY") or None,
             llm={k: v for k, v in env.items() if k.startswith("SIGNALS_LLM_")},
+            safety={k: v for k, v in env.items() if k.startswith("SIGNALS_SAFETY_")},
             quarantine_threshold=float(
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
             ),
@@ -96,8 +98,9 @@ class Settings:
     @property
     def extractor_env(self) -> dict[str, str]:
         """The settings extractors read, handed to every actor: the LLM endpoint and its answer
-        cache (in the lake unless `SIGNALS_LLM_CACHE_URI` says otherwise)."""
-        return {"SIGNALS_LLM_CACHE_URI": self.lake_path("_llm_cache"), **self.llm}
+        cache (in the lake unless `SIGNALS_LLM_CACHE_URI` says otherwise), and the safety
+        signals' thresholds."""
+        return {"SIGNALS_LLM_CACHE_URI": self.lake_path("_llm_cache"), **self.llm, **self.safety}
 
     @property
     def feature_store_yaml(self) -> Path:

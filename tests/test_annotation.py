@@ -19,7 +19,7 @@ from jobs.sample import write_sample_catalog
 from jobs.settings import Settings
 
 LLM = get_signal("llm_metadata@1")
-TAGS = get_signal("text_tags@1")
+TAGS = get_signal("text_tags@2")
 MOOD, TOPIC = taxonomy_labels()["mood"][0], taxonomy_labels()["topic"][0]
 FLAGS = {f"warning_{w}": False for w in ("violence", "strong_language", "substance_use",
                                           "sexual_content")}  # fmt: skip
@@ -73,7 +73,7 @@ def test_unsure_and_disagreeing_answers_are_queued_with_their_reason(
     queued = {i.content_id: i for i in open_items(settings)}
     assert set(queued) == {ids[1], ids[2]}
     assert queued[ids[1]].reason == "confidence 0.40 < 0.6"
-    assert queued[ids[2]].reason == "genre: rock here, blues in text_tags@1"
+    assert queued[ids[2]].reason == "genre: rock here, blues in text_tags@2"
     assert queued[ids[2]].compared["genre"] == "blues"
     assert enqueue(settings, LLM, "another-run", files) == 0  # only that run's rows
     assert enqueue(settings, LLM, "run-1", files) == 0  # a run is queued once
@@ -94,7 +94,7 @@ def test_annotate_builds_the_gold_set_and_evaluate_judges_signals_by_it(
     assert done.exit_code == 0, done.output
     summary = done.output.splitlines()[-1]
     assert "1 accepted" in summary and "1 corrected" in summary and "0 still open" in summary
-    assert "genre: rock here, blues in text_tags@1" in done.output  # why it is asked
+    assert "genre: rock here, blues in text_tags@2" in done.output  # why it is asked
     labels = {(r["content_id"], r["field"]): r for r in gold(settings).to_pylist()}
     assert labels[(ids[1], "genre")]["label"] == "jazz"
     assert labels[(ids[1], "genre")]["decision"] == "accepted"
@@ -120,7 +120,7 @@ def test_annotate_builds_the_gold_set_and_evaluate_judges_signals_by_it(
     report = settings.lake_path("reports", "gold.md")
     shown = runner.invoke(app, ["evaluate", "--gold", "--out", report])
     assert shown.exit_code == 0, shown.output
-    assert "llm_metadata@1" in shown.output and "text_tags@1" in shown.output
+    assert "llm_metadata@1" in shown.output and "text_tags@2" in shown.output
     with open(report) as handle:
         assert "| llm_metadata@1 | genre | 2 | 0.50 | 0.50 | 0.50 |" in handle.read()
 

@@ -72,7 +72,7 @@ def test_the_extract_path_quarantines_contract_violations_with_the_check_name(
 
     started = datetime.now(UTC)
     run_id = new_run_id(started)
-    version = extractor_version(signal.extractor)
+    version = extractor_version(signal.ref)
     worker = ExtractBatches(
         signal_ref=signal.ref,
         run_id=run_id,
@@ -87,7 +87,7 @@ def test_the_extract_path_quarantines_contract_violations_with_the_check_name(
     inputs = catalog.select(
         ["content_id", "content_type", "updated_at", "duration_ms", "title", "description"]
     )
-    meta = worker(hash_batch(inputs, signal.extractor, version, settings.storage_options))
+    meta = worker(hash_batch(inputs, signal.ref, version, settings.storage_options))
     record = RunRecord(run_id, "extract", started, started, "running", signal=signal.ref)
     record = commit_run(
         replace(settings, quarantine_threshold=1.0), signal, record, [meta], total=40

@@ -93,3 +93,40 @@ def test_an_unknown_revision_is_a_clear_error(repo: Path) -> None:
     assert result.exit_code == 1
     assert "'no-such-branch' is no git revision" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_model_upgrade_is_an_added_signal_and_moving_consumers_is_metadata(repo: Path) -> None:
+    """text_embedding@2 and text_tags@2 as their pull request made them: the base revision is
+    the declarations without the two v2s, with the feature services still on v1."""
+    path = repo / "features" / "declarations" / "text.py"
+    head = path.read_text()
+    base = head
+    for name in ("text_embedding_v2", "text_tags_v2"):
+        start = base.index(f"{name} = Signal(")
+        base = base[: base.rindex("\n\n", 0, start)] + base[base.index("\n)\n", start) + 2 :]
+    base = base.replace(
+        'consumers=(),\n    extractor="extractors.text:TextEmbedding"',
+        'consumers=("search", "recommendations"),\n    extractor="extractors.text:TextEmbedding"',
+    )
+    base = base.replace("consumers=(),  # moved to v2, which tags every language",
+                        'consumers=("search", "recommendations", "ads"),')  # fmt: skip
+    assert base != head and "text_embedding_v2" not in base
+    path.write_text(base)
+    before = _commit(repo, "before the multilingual models")
+    path.write_text(head)
+    _commit(repo, "text_embedding@2 and text_tags@2; feature services move to them")
+
+    result = CliRunner().invoke(app, ["contracts", "check", "--base", before, "--head", "HEAD"])
+
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "no breaking change" in said
+    out = repo / "review.md"
+    diff = CliRunner().invoke(
+        app, ["contracts", "diff", before, "--head", "HEAD", "--markdown", str(out)]
+    )
+    assert diff.exit_code == 0, diff.output
+    said = out.read_text()
+    assert "signal-added" in said and "text_embedding@2" in said and "text_tags@2" in said
+    assert "consumers-changed" in said and "text_embedding@1" in said
+    assert "0 breaking · 2 compatible · 2 metadata" in said  # the two v2s; the two moves

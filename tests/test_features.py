@@ -61,8 +61,9 @@ def test_a_declaration_derives_its_table_name_feature_view_and_schema() -> None:
 def test_signals_are_discovered_from_the_features_package_and_grouped_by_consumer() -> None:
     refs = [s.ref for s in all_signals()]
     assert "text_embedding@1" in refs
-    assert get_signal("text_embedding") is get_signal("text_embedding@1")
-    assert get_signal("text_embedding@1") in consumer_groups()["search"]
+    assert get_signal("text_embedding") is get_signal("text_embedding@2")  # the newest
+    assert get_signal("text_embedding@2") in consumer_groups()["search"]
+    assert get_signal("text_embedding@1") not in consumer_groups()["search"]
 
 
 def test_an_unknown_signal_is_a_clear_error_that_lists_the_known_ones() -> None:

@@ -124,7 +124,7 @@ def test_the_agent_in_the_job_looks_up_served_signals(
         settings.default_snapshot_uri, tmp_path / "media", 3, with_media=False
     )
     first = DeltaTable(catalog.snapshot_uri).to_pyarrow_table()["content_id"][0].as_py()
-    tags = get_signal("text_tags@1")
+    tags = get_signal("text_tags@2")
     zero_shot = {"genre": "jazz", "genre_score": 0.6, "mood": None, "mood_score": None,
                  "topic": None, "topic_score": None}  # fmt: skip
     at = datetime.now(UTC) - timedelta(minutes=1)
@@ -141,4 +141,4 @@ def test_the_agent_in_the_job_looks_up_served_signals(
     assert {t["function"]["name"] for t in asked.request["tools"]} == {"item_signals",
                                                                         "nearest_items"}  # fmt: skip
     result = json.loads(answered.request["messages"][-1]["content"])
-    assert result == {"text_tags_v1__genre": "jazz", "text_tags_v1__genre_score": 0.6}
+    assert result == {"text_tags_v2__genre": "jazz", "text_tags_v2__genre_score": 0.6}

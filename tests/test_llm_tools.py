@@ -14,8 +14,8 @@ from jobs.serving.llm_tools import LLMTools
 from jobs.serving.materialize import materialize
 from jobs.settings import Settings
 
-EMBEDDING = get_signal("text_embedding@1")
-TAGS = get_signal("text_tags@1")
+EMBEDDING = get_signal("text_embedding@2")
+TAGS = get_signal("text_tags@2")
 
 
 def unit(*values: float) -> list[float]:
@@ -43,5 +43,5 @@ def test_item_signals_and_nearest_items(settings: Settings) -> None:
     assert tools.nearest_items("zzz", {}) == {"error": "zzz has no text embedding yet"}
 
     served = tools.item_signals("a", {"signals": ["text_tags"]})
-    assert served == {"text_tags_v1__genre": "jazz", "text_tags_v1__genre_score": 0.5}
+    assert served == {"text_tags_v2__genre": "jazz", "text_tags_v2__genre_score": 0.5}
     assert "error" in tools.item_signals("a", {"signals": ["no_such_signal"]})

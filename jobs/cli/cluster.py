@@ -38,8 +38,8 @@ def submit(
 ) -> None:
     """Run a job on a Ray cluster (Ray's job submission API), stream its logs, exit as it did.
 
-    `signals submit extract text_embedding@1 --gpus-per-actor 1 --actors 2:8` runs
-    `python -m jobs extract text_embedding@1 --gpus-per-actor 1 --actors 2:8` on the cluster.
+    `signals submit extract text_embedding@2 --gpus-per-actor 1 --actors 2:8` runs
+    `python -m jobs extract text_embedding@2 --gpus-per-actor 1 --actors 2:8` on the cluster.
     """
     from jobs.pipeline.submit import job_env
     from jobs.pipeline.submit import submit as submit_job

@@ -45,7 +45,7 @@ def demo(
     console.rule("3. materialize (Feast → SQLite online store)")
     print_materialized(materialize(settings))
     console.rule("4. serve by content ID")
-    served = settings.signal_uri(get_signal("text_embedding@1").storage_name)
+    served = settings.signal_uri(get_signal("text_embedding@2").storage_name)
     sample_ids = some_content_ids(served, show, settings.storage_options)
     for cid, per_id in zip(sample_ids, online_values(settings, sample_ids), strict=True):
         console.print(f"[bold]{cid}[/]", highlight=False)

@@ -110,6 +110,8 @@ def annotate(
 def _show_item(
     n: int, total: int, item: QueueItem, text: dict[str, Any], fields: dict[str, tuple[str, ...]]
 ) -> None:
+    from features import get_signal
+
     table = Table(box=None, header_style="bold")
     for column in ("label", item.signal, "compared with"):
         table.add_column(column)
@@ -118,6 +120,9 @@ def _show_item(
     console.rule(f"{n}/{total}  {item.content_id}  ({text.get('content_type', '?')})")
     console.print(f"[bold]{text.get('title', '')}[/]", highlight=False)
     console.print(text.get("description") or "", highlight=False)
+    media = get_signal(item.signal).tags.get("media")  # what a person must look at, if any
+    if media and text.get(media):
+        console.print(f"{media}: {text[media]}", highlight=False)
     console.print(table)
     console.print(f"why: {item.reason}", highlight=False)
 

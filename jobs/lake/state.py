@@ -22,4 +22,6 @@ def state_tables(settings: Settings, storage_name: str) -> list[str]:
     fs, root = split_uri(settings.lake_path("_state", storage_name), settings.storage_options)
     found = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
     base = settings.lake_path("_state", storage_name)
-    return sorted(f"{base}/{info.base_name}" for info in found if info.type == pafs.FileType.Directory)
+    return sorted(
+        f"{base}/{info.base_name}" for info in found if info.type == pafs.FileType.Directory
+    )

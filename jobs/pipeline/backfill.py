@@ -20,7 +20,7 @@ from jobs.lake.runs import RunRecord
 from jobs.lake.tables import table_exists
 from jobs.pipeline.errors import NotItemSignalError
 from jobs.pipeline.extract import ExtractRequest, run_extract
-from jobs.pipeline.extractors import load_extractor_class
+from jobs.pipeline.extractors import extractor_class
 from jobs.serving.materialize import Materialized, materialize
 from jobs.settings import Settings
 
@@ -71,7 +71,7 @@ def run_backfill(
     """Compute `request.signal` over the snapshot, load it into the online store, and report the
     feature services still pinned to older versions."""
     signal = get_signal(request.signal)
-    if load_extractor_class(signal.extractor).scope != "item":
+    if extractor_class(signal).scope != "item":
         raise NotItemSignalError(
             f"{signal.ref} is computed across the whole catalog, not item by item",
             hint="run `signals near-duplicates` after its inputs are backfilled",

@@ -1,6 +1,6 @@
 """The extract job: catalog snapshot → Ray Data → extractor actors → contract → one Delta commit.
 
-    python -m jobs extract text_embedding@1 --snapshot lake/catalog
+    python -m jobs extract text_embedding@2 --snapshot lake/catalog
 
 The driver checks the snapshot against the catalog contract, hashes every row's inputs in plain
 tasks, plans the work in one shuffle (`plan`: what is unchanged, what left the catalog), runs the
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from extractors.errors import ModelFileError
 from features import get_signal
 from features.catalog import check_snapshot_schema
 from jobs.lake.parts import has_committed
@@ -24,10 +25,10 @@ from jobs.lake.snapshots import snapshot_rows, snapshot_schema
 from jobs.pipeline.commit import commit_run
 from jobs.pipeline.errors import ExtractorSettingsError
 from jobs.pipeline.extractors import (
+    extractor_class,
     extractor_options,
     extractor_version,
     hash_batch,
-    load_extractor_class,
 )
 from jobs.pipeline.plan import planned
 from jobs.pipeline.worker import ExtractBatches
@@ -78,10 +79,10 @@ def run_extract(
     """
     import ray
 
-    from jobs.pipeline.runtime import cluster_gpus, ensure_ray
+    from jobs.pipeline.runtime import cluster_gpus, declarations_remote_args, ensure_ray
 
     signal = get_signal(request.signal)
-    extractor_cls = load_extractor_class(signal.extractor)
+    extractor_cls = extractor_class(signal)
     snapshot_uri = request.snapshot_uri or settings.default_snapshot_uri
     schema, snapshot_version = snapshot_schema(
         snapshot_uri, request.snapshot_version, settings.storage_options
@@ -115,10 +116,13 @@ def run_extract(
     if gpus is None:
         gpus = 1 if extractor_cls.wants_gpu and cluster_gpus() > 0 else 0
     options = extractor_options(signal, settings.extractor_env)
+    remote_args = declarations_remote_args()
     try:
-        version = ray.get(ray.remote(extractor_version).remote(signal.extractor, options))
+        version = ray.get(
+            ray.remote(extractor_version).options(**remote_args).remote(signal.ref, options)
+        )
     except ray.exceptions.RayTaskError as exc:
-        if not isinstance(exc.cause, ValueError):
+        if not isinstance(exc.cause, ValueError | ModelFileError):
             raise
         raise ExtractorSettingsError(f"{signal.ref}: {exc.cause}") from None
     total = snapshot_rows(snapshot_uri, snapshot_version, settings.storage_options)
@@ -132,11 +136,12 @@ def run_extract(
     ).map_batches(
         hash_batch,
         fn_kwargs={
-            "extractor": signal.extractor,
+            "signal_ref": signal.ref,
             "full_version": version,
             "storage_options": settings.storage_options,
         },
         batch_format="pyarrow",
+        **remote_args,
     )
     read_schema = pa.schema([schema.field(c) for c in columns])
     dataset = planned(settings, signal, dataset, read_schema, partitions, full=request.full)
@@ -162,6 +167,7 @@ def run_extract(
         ),
         num_cpus=request.cpus_per_actor,
         num_gpus=gpus,
+        **remote_args,
     )
     return commit_run(
         settings,

@@ -38,7 +38,7 @@ from jobs.pipeline import duplicate_daily as daily
 from jobs.pipeline import duplicate_state as kept
 from jobs.pipeline import duplicate_tasks as tasks
 from jobs.pipeline.commit import commit_run
-from jobs.pipeline.extractors import extractor_options, load_extractor_class
+from jobs.pipeline.extractors import extractor_class, extractor_options
 from jobs.pipeline.runtime import ensure_ray
 from jobs.pipeline.shuffle import fan_out, inbox
 from jobs.settings import Settings
@@ -90,7 +90,7 @@ def pinned_sources(settings: Settings) -> list[tuple[tasks.Source, int]]:
 
 def _extractor(settings: Settings) -> NearDuplicates:
     signal = get_signal(SIGNAL)
-    extractor = load_extractor_class(signal.extractor)()
+    extractor = extractor_class(signal)()
     extractor.configure(extractor_options(signal, settings.extractor_env))
     return extractor  # type: ignore[return-value]
 

@@ -47,6 +47,15 @@ def ensure_ray(settings: Settings) -> dict[str, float]:
     return ray.cluster_resources()
 
 
+def declarations_remote_args() -> dict[str, object]:
+    """Ray remote arguments that carry `SIGNALS_DECLARATIONS` (a team's own declaration files)
+    to a job's tasks and actors, which look signals up by name: none when it is not set."""
+    from features.registry import DECLARATIONS_ENV
+
+    value = os.environ.get(DECLARATIONS_ENV)
+    return {"runtime_env": {"env_vars": {DECLARATIONS_ENV: value}}} if value else {}
+
+
 def quiet_ray_data_console() -> None:
     """Keep Ray Data's INFO chatter (plans, estimates) in its session log file, off the terminal.
 

@@ -1,5 +1,5 @@
 """Running a job on a Ray cluster through Ray's own job submission API (what `ray job submit`
-does), with the job named as on a laptop: `signals submit extract text_embedding@1 --actors 2:8`.
+does), with the job named as on a laptop: `signals submit extract text_embedding@2 --actors 2:8`.
 
 Every job runs through the one cluster entry point, `python -m jobs <command> …`, which is the
 same CLI a laptop runs, so the cluster runs exactly the code and flags a laptop runs. The submitter forwards its own

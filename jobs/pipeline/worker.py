@@ -32,7 +32,7 @@ from features.standard import (
 from features.validation import split_valid
 from jobs.lake.parts import Part, write_part
 from jobs.lake.removals import tombstones
-from jobs.pipeline.extractors import load_extractor_class
+from jobs.pipeline.extractors import extractor_class
 from jobs.pipeline.plan import GONE, INPUT_HASH, KIND, PLAN_COLUMNS
 from jobs.serving.llm_tools import LLMTools
 from jobs.settings import Settings
@@ -76,7 +76,7 @@ class ExtractBatches:
         set_cpu_threads(threads)
         configure_fsspec(storage_options)
         self.signal: Signal = get_signal(signal_ref)
-        extractor_cls = load_extractor_class(self.signal.extractor)
+        extractor_cls = extractor_class(self.signal)
         self.extractor = extractor_cls(device=pick_device(device))
         self.extractor.configure(options or {})
         if self.extractor.tools_wanted and settings is not None:

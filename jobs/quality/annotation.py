@@ -4,7 +4,8 @@
 The queue (`<lake>/_review/queue`) and the gold set (`<lake>/_review/gold`) are append-only Delta
 tables: a decision appends its gold labels, then the queue row's new status. The newest row per
 key wins, so a review that stops between the two writes is shown again and deciding it twice
-changes nothing. Which rows are queued is the signal's policy (`features/annotation.py`).
+changes nothing. Which rows are queued is the signal's policy (`features/annotation.py`): an
+unsure or disagreeing answer, or a flag the model raised (a possibly unsafe picture).
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ REVIEW_BATCH_ROWS = 50_000  # a run's answers judged per look-up of the compared
 
 def enqueue(settings: Settings, signal: Signal, run_id: str, paths: Sequence[str]) -> int:
     """Queue the run's answers that its signal's policy says a person should check: a confidence
-    under the threshold, or labels that disagree with the compared signal's. Items already in the
-    gold set are not asked again. Returns how many were queued.
+    under the threshold, labels that disagree with the compared signal's, or a raised flag. Items
+    whose labels are already in the gold set are not asked again. Returns how many were queued.
 
     `paths` are the data files the run committed (`commit_run` knows them): only those are read,
     one at a time, and the compared signal only for the items of each batch of answers; each
@@ -119,10 +120,16 @@ def enqueue(settings: Settings, signal: Signal, run_id: str, paths: Sequence[str
 def _answers(
     settings: Settings, signal: Signal, policy: AnnotationPolicy, run_id: str, paths: Sequence[str]
 ) -> Iterator[pa.Table]:
-    """The run's answers with a confidence, of items not yet decided, in batches of about
-    `REVIEW_BATCH_ROWS`, read file by file from its own parts."""
-    decided = pa.array(sorted(set(gold(settings)["content_id"].to_pylist())), pa.string())
-    columns = ["content_id", "run_id", *policy.labels, policy.confidence]
+    """The run's answers with a confidence, of items whose labels are not yet decided (unless
+    the policy asks again; another signal's decision, e.g. a genre, never clears a safety flag),
+    in batches of about `REVIEW_BATCH_ROWS`, read file by file from its own parts."""
+    decisions = gold(settings)
+    ours = decisions.filter(pc.is_in(decisions["field"], pa.array(policy.labels, pa.string())))
+    decided = pa.array(
+        [] if policy.ask_again else sorted(set(ours["content_id"].to_pylist())), pa.string()
+    )
+    flags = [policy.flag] if policy.flag else []
+    columns = ["content_id", "run_id", *policy.labels, policy.confidence, *flags, *policy.context]
     uri = settings.signal_uri(signal.storage_name)
     pending: list[pa.Table] = []
     for part in iter_part_files(uri, paths, columns, settings.storage_options):
@@ -153,8 +160,12 @@ def _compared(
 def _reasons(policy: AnnotationPolicy, row: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     """Why a person should check this answer; none when it is sure and agrees."""
     reasons = []
-    if row[policy.confidence] < policy.below:
+    if policy.below is not None and row[policy.confidence] < policy.below:
         reasons.append(f"confidence {row[policy.confidence]:.2f} < {policy.below:g}")
+    if policy.flag and row[policy.flag]:
+        quoted = ", ".join(f"{c} {row[c]:g}" for c in policy.context if row[c] is not None)
+        where = f" ({quoted})" if quoted else ""
+        reasons.append(f"{policy.flag}: {policy.confidence} {row[policy.confidence]:.3f}{where}")
     for label, value in theirs.items():
         if value is not None and row[label] is not None and value != row[label]:
             reasons.append(f"{label}: {row[label]} here, {value} in {policy.compare_with}")
@@ -242,12 +253,13 @@ def gold_fields(settings: Settings) -> set[str]:
 
 
 def catalog_texts(settings: Settings, content_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Type, title and description of the items under review, from the current snapshot: only
-    their rows are read (the snapshot's statistics skip the files that hold none of them)."""
+    """Type, title, description and media URIs of the items under review (a person judging a
+    picture opens it), from the current snapshot: only their rows are read (the snapshot's
+    statistics skip the files that hold none of them)."""
     rows = read_items(
         settings.default_snapshot_uri,
         content_ids,
-        ["content_id", "content_type", "title", "description"],
+        ["content_id", "content_type", "title", "description", "artwork_uri", "video_uri"],
         CATALOG_SCHEMA,
         settings.storage_options,
     )

@@ -18,9 +18,11 @@ What is written (`write_sample_catalog`):
 Audio clips are 6–8 s previews whatever the item's catalog `duration_ms` says; the ground truth's
 `clip_duration_ms` is the clip's true length. Loudness ground truth is measured on the samples as a
 decoder returns them (ITU-R BS.1770-4, `extractors.audio_dsp.integrated_loudness`), not merely
-the target. Half of the English tracks, episodes and audiobooks state a genre in one sentence of
-their description (`vocabulary/genres.json`); the ground truth's `genre` is that label, for
-`text_tags`.
+the target. Half of the tracks, episodes and audiobooks, in every language, state a genre in one
+sentence of their description (`vocabulary/genres_<language>.json`); the ground truth's `genre` is
+that label, for `text_tags`. Some episodes and audiobooks are translations of the item before them
+(same title and description in another language, same names); the ground truth's
+`translation_of` names the original, for cross-lingual `text_embedding`.
 
 Determinism: every value of an item comes from counter-based random streams keyed by
 (seed, content type, item number), so the same seed gives the same rows whatever the batch size,

@@ -14,12 +14,15 @@ from jobs.sample.plan import DEFAULT_BATCH_ROWS, TYPE_NAMES, Plan, plan
 from jobs.sample.rows import type_rows
 from jobs.sample.words import NULL_STRING
 
+TEXT_TRUTH = ("genre", "translation_of")  # what the rows know of their text, for the truth only
+
 
 def text_batch(
     layout: Plan, start: int, stop: int, breaks: dict[int, str]
-) -> tuple[pa.RecordBatch, pa.Array]:
-    """Rows [start, stop) and the genre each one's text states: built type by type (each type
-    has its own templates), then put back in row order."""
+) -> tuple[pa.RecordBatch, dict[str, pa.Array]]:
+    """Rows [start, stop) and what their text holds (`TEXT_TRUTH`: the genre it states, the
+    item it translates): built type by type (each type has its own templates), then put back in
+    row order. A broken row's text holds nothing."""
     rows = np.arange(start, stop, dtype=np.int64)
     code, number = layout.locate(rows)
     order = np.argsort(code, kind="stable")
@@ -35,11 +38,12 @@ def text_batch(
     for name in ("audio_uri", "artwork_uri", "video_uri"):
         columns[name] = pa.nulls(len(rows), pa.string())
     break_text(columns, rows, breaks)
-    genre = pc.if_else(pa.array(np.isin(rows, list(breaks))), NULL_STRING, columns["genre"])
+    broken = pa.array(np.isin(rows, list(breaks)))
+    truth = {name: pc.if_else(broken, NULL_STRING, columns[name]) for name in TEXT_TRUTH}
     batch = pa.RecordBatch.from_arrays(
         [columns[f.name] for f in CATALOG_SCHEMA], schema=CATALOG_SCHEMA
     )
-    return batch, genre
+    return batch, truth
 
 
 def iter_catalog_batches(

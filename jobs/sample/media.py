@@ -34,6 +34,7 @@ class MediaJob:
     duration_ms: int
     broken: str | None  # break kind
     copy: Copy | None
+    language: str | None = None  # the item's: what its speech is spoken in
 
     def copies(self, media: str) -> Copy | None:
         """The planted copy, if this item's `media` (audio | artwork) is one."""
@@ -59,7 +60,7 @@ def _write_audio(root: Path, seed: int, job: MediaJob) -> tuple[str | None, dict
         return None, {}
     copy = job.copies("audio")
     source = copy or job
-    clip = render_clip(seed, source.code, source.number)
+    clip = render_clip(seed, source.code, source.number, None if copy else job.language)
     fmt = copy.transform.removeprefix("reencode:") if copy else clip.fmt
     if job.broken == "truncated_audio":
         fmt = "flac"  # a cut FLAC fails to decode; a cut WAV would silently read short
@@ -136,7 +137,9 @@ def media_jobs(
     """One job per row of a catalog batch, with the break and the copy planted there."""
     ids = batch.column("content_id").to_pylist()
     durations = batch.column("duration_ms").to_pylist()
+    langs = batch.column("language").to_pylist()
     return [
-        MediaJob(ids[i], int(code[i]), int(number[i]), durations[i], breaks.get(r), copies.get(r))
+        MediaJob(ids[i], int(code[i]), int(number[i]), durations[i], breaks.get(r), copies.get(r),
+                 langs[i])
         for i, r in enumerate(rows.tolist())
-    ]
+    ]  # fmt: skip

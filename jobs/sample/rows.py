@@ -17,6 +17,7 @@ from jobs.sample.plan import (
     AUDIOBOOK,
     CHAPTER,
     EPISODE,
+    LANGUAGES,
     REFERENCE_TIME,
     TRACK,
     UPDATED_SPREAD_DAYS,
@@ -38,9 +39,12 @@ from jobs.sample.words import (
     person,
     sentences,
     song_title,
+    story,
     words,
 )
 
+TRANSLATED_TYPES = (EPISODE, AUDIOBOOK)  # their texts are built from aligned lists only
+TRANSLATED_SHARE = 0.3  # of the odd-numbered ones: each translates the item before it
 Columns = dict[str, Any]  # column name -> pyarrow array, or numpy codes / values to convert
 
 _REFERENCE_US = int(REFERENCE_TIME.timestamp() * 1_000_000)
@@ -71,10 +75,9 @@ def _lognormal_ms(
     return np.round(seconds * 1000).astype(np.int64)
 
 
-def _track_rows(plan: Plan, keys: Keys) -> Columns:
-    lang = language(keys)
+def _track_rows(plan: Plan, keys: Keys, lang: np.ndarray, names: np.ndarray) -> Columns:
     album = affix("album").wrap(lang, song_title(keys, lang, 20))
-    produced = maybe(affix("produced").wrap(lang, person(keys, lang, 22)), keys.chance(24, 0.5))
+    produced = maybe(affix("produced").wrap(lang, person(keys, names, 22)), keys.chance(24, 0.5))
     mood = maybe(words("moods").pick(lang, keys.bits(25)), keys.chance(26, 0.4))
     genre_sentence, stated = genre(keys, lang)
     text = sentences(genre_sentence, album, produced, mood)
@@ -91,56 +94,54 @@ def _track_rows(plan: Plan, keys: Keys) -> Columns:
     }
 
 
-def _episode_rows(plan: Plan, keys: Keys) -> Columns:
-    lang = language(keys)
+def _episode_rows(plan: Plan, keys: Keys, lang: np.ndarray, names: np.ndarray) -> Columns:
     episode = affix("episode")
     number = numbers(1 + (keys.bits(11) % np.uint64(250)).astype(np.int64))
     topic = words("topics").pick(lang, keys.bits(12))
     title = join(episode.before.take(lang), number, episode.after.take(lang), topic)
     talk = affix("conversation")
     role = words("roles").pick(lang, keys.bits(22))
-    guest = join(talk.before.take(lang), person(keys, lang, 20), talk.after.take(lang), role, ".")
+    guest = join(talk.before.take(lang), person(keys, names, 20), talk.after.take(lang), role, ".")
     blurb = maybe(words("blurbs").pick(lang, keys.bits(23)), keys.chance(24, 0.7))
     outro = maybe(words("outros").pick(lang, keys.bits(25)), keys.chance(26, 0.35))
     genre_sentence, stated = genre(keys, lang)
     return {
         "title": title,
-        "description": sentences(genre_sentence, guest, blurb, outro),
+        "description": sentences(genre_sentence, guest, story(keys, lang), blurb, outro),
         "language": lang,
         "duration_ms": _lognormal_ms(keys, 2400, 0.5, 300, 3 * 3600),
         "genre": stated,
     }
 
 
-def _book_text(keys: Keys, lang: np.ndarray) -> tuple[pa.Array, pa.Array]:
+def _book_text(keys: Keys, lang: np.ndarray, names: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """An audiobook's (author sentence, narrator sentence); chapters repeat their book's."""
-    author = affix("novel").wrap(lang, person(keys, lang, 40))
-    return author, affix("narrated").wrap(lang, person(keys, lang, 42))
+    author = affix("novel").wrap(lang, person(keys, names, 40))
+    return author, affix("narrated").wrap(lang, person(keys, names, 42))
 
 
-def _audiobook_rows(plan: Plan, keys: Keys) -> Columns:
-    lang = language(keys)
-    author, narrator = _book_text(keys, lang)
+def _audiobook_rows(plan: Plan, keys: Keys, lang: np.ndarray, names: np.ndarray) -> Columns:
+    author, narrator = _book_text(keys, lang, names)
     blurb = maybe(words("book_blurbs").pick(lang, keys.bits(44)), keys.chance(45, 0.8))
     genre_sentence, stated = genre(keys, lang)
     narrated = maybe(narrator, keys.chance(46, 0.6))
     return {
         "title": book_title(keys, lang),
-        "description": sentences(author, genre_sentence, blurb, narrated),
+        "description": sentences(author, genre_sentence, story(keys, lang), blurb, narrated),
         "language": lang,
         "duration_ms": _lognormal_ms(keys, 8 * 3600, 0.45, 3600, 30 * 3600),
         "genre": stated,
     }
 
 
-def _chapter_rows(plan: Plan, keys: Keys) -> Columns:
+def _chapter_rows(plan: Plan, keys: Keys, lang: np.ndarray, names: np.ndarray) -> Columns:
     parent, number = chapter_parent(plan, keys.index)
     book = Keys(keys.seed, AUDIOBOOK, parent)
     lang = language(book)  # a chapter speaks its book's language
     name = words("chapters").pick(lang, book.bits(47) + number.astype(np.uint64))
     heading = affix("chapter")
     title = join(heading.before.take(lang), numbers(number), heading.after.take(lang), name)
-    _, narrator = _book_text(book, lang)
+    _, narrator = _book_text(book, lang, lang)
     source = affix("from_book").wrap(lang, book_title(book, lang))
     return {
         "title": title,
@@ -150,8 +151,7 @@ def _chapter_rows(plan: Plan, keys: Keys) -> Columns:
     }
 
 
-def _video_rows(plan: Plan, keys: Keys) -> Columns:
-    lang = language(keys)
+def _video_rows(plan: Plan, keys: Keys, lang: np.ndarray, names: np.ndarray) -> Columns:
     title = song_title(keys, lang, 10)
     frames = 30 + (keys.bits(60) % np.uint64(51)).astype(np.int64)  # 3–8 s at 10 frames/s
     return {
@@ -162,7 +162,9 @@ def _video_rows(plan: Plan, keys: Keys) -> Columns:
     }
 
 
-_BUILDERS: dict[int, Callable[[Plan, Keys], Columns]] = {
+# A builder gets the keys its text is drawn from, the language it is written in, and the one its
+# names come from (a translation keeps its original's names).
+_BUILDERS: dict[int, Callable[[Plan, Keys, np.ndarray, np.ndarray], Columns]] = {
     TRACK: _track_rows,
     EPISODE: _episode_rows,
     AUDIOBOOK: _audiobook_rows,
@@ -171,12 +173,35 @@ _BUILDERS: dict[int, Callable[[Plan, Keys], Columns]] = {
 }
 
 
+def translations(plan: Plan, code: int, number: np.ndarray) -> np.ndarray:
+    """Which items are translations of the item before them (number − 1): TRANSLATED_SHARE of
+    the odd-numbered episodes and audiobooks (never a book with chapters, whose chapters speak
+    their book's language)."""
+    if code not in TRANSLATED_TYPES:
+        return np.zeros(len(number), dtype=bool)
+    original = Keys(plan.seed, code, np.maximum(number - 1, 0))
+    chosen = (number % 2 == 1) & original.chance(80, TRANSLATED_SHARE)
+    return chosen & (number - 1 >= (plan.chaptered_books if code == AUDIOBOOK else 0))
+
+
 def type_rows(plan: Plan, code: int, number: np.ndarray) -> Columns:
-    """All catalog columns but the media URIs for items of one type, plus the `genre` their
-    text states (null where none), which goes to the ground truth only."""
+    """All catalog columns but the media URIs for items of one type, plus what goes to the
+    ground truth only: the `genre` their text states and the item they translate (null where
+    none).
+
+    A translation is drawn from its original's keys in another language, with the original's
+    names: every aligned list picks the same sentence, so the two texts say the same thing.
+    """
     keys = Keys(plan.seed, code, number)
-    columns = _BUILDERS[code](plan, keys)
+    translated = translations(plan, code, number)
+    text_keys = Keys(plan.seed, code, np.where(translated, number - 1, number))
+    names = language(text_keys)
+    other = (names + 1 + (keys.bits(81) % np.uint64(len(LANGUAGES) - 1)).astype(np.int64)) % len(
+        LANGUAGES
+    )
+    columns = _BUILDERS[code](plan, text_keys, np.where(translated, other, names), names)
     columns.setdefault("genre", pa.nulls(len(number), pa.string()))
+    columns["translation_of"] = maybe(ids(plan, code, np.maximum(number - 1, 0)), translated)
     columns["content_id"] = ids(plan, code, number)
     columns["language"] = LANGUAGE_CODES.take(columns["language"])
     columns["duration_ms"] = pa.array(columns["duration_ms"], pa.int64())

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.catalog import CONTENT_TYPES
+from jobs.sample.batches import TEXT_TRUTH
 from jobs.sample.media import Media
 from jobs.sample.plan import TRACK, TYPE_NAMES, VIDEO
 
@@ -20,6 +21,9 @@ GROUND_TRUTH_SCHEMA = pa.schema(
         pa.field("language", pa.string()),
         pa.field("kind", pa.string()),  # music | speech | null (video: no audio)
         pa.field("genre", pa.string()),  # the text_tags genre the description states, if any
+        pa.field(
+            "translation_of", pa.string()
+        ),  # the item whose title and description this translates
         pa.field("broken", pa.string()),  # the reason, as in SampleCatalog.broken
         pa.field("audio_format", pa.string()),
         pa.field("sample_rate", pa.int32()),
@@ -31,6 +35,8 @@ GROUND_TRUTH_SCHEMA = pa.schema(
         pa.field("target_lufs", pa.float64()),
         pa.field("sample_peak_dbfs", pa.float64()),
         pa.field("speech_ratio", pa.float64()),  # share of the clip with voice in it
+        # [start_s, end_s] of each spoken phrase, in order ([] for music, null without audio)
+        pa.field("speech_segments", pa.list_(pa.list_(pa.float64()))),
         pa.field("artwork_format", pa.string()),
         pa.field("artwork_width", pa.int32()),
         pa.field("artwork_height", pa.int32()),
@@ -57,7 +63,7 @@ _MEDIA_TRUTH = pa.schema(
     [
         f
         for f in GROUND_TRUTH_SCHEMA
-        if f.name not in ("content_id", "content_type", "language", "genre")
+        if f.name not in ("content_id", "content_type", "language", *TEXT_TRUTH)
     ]
 )
 
@@ -65,7 +71,7 @@ _MEDIA_TRUTH = pa.schema(
 def truth_batch(
     batch: pa.RecordBatch,
     code: np.ndarray,
-    genre: pa.Array,
+    text_truth: dict[str, pa.Array],
     reasons: list[str | None],
     media: list[Media] | None,
 ) -> pa.RecordBatch:
@@ -81,7 +87,7 @@ def truth_batch(
         "content_type": TYPE_NAMES.take(code),
         "language": batch.column("language"),
         "kind": _KIND_BY_TYPE.take(code),
-        "genre": genre,
+        **text_truth,
         "broken": pa.array(reasons, pa.string()),
     }
     return pa.RecordBatch.from_arrays(

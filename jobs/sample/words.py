@@ -1,12 +1,15 @@
 """The vocabulary and the word pickers: every string is a join of columns picked from word lists.
 
-The words live in `vocabulary/` as JSON, one file per language plus `genres.json`. Lists are picked
-from by index, so their order is part of the output; pairs are [text before, text after] a slot.
-Title halves: English is adjective + noun, the others noun + a modifier that agrees with any noun.
-`genres.json` holds, per content type, the genre labels its descriptions may state and two
-sentences for each: the one place the catalog states a genre, so the ground truth can hold it and
-`text_tags` be scored against it. They are worded as a label would write it, never copied from
-extractors/taxonomy.yaml; the keys are taxonomy genre labels.
+The words live in `vocabulary/` as JSON, one file per language plus `genres_<language>.json`. Lists
+are picked from by index, so their order is part of the output; pairs are [text before, text
+after] a slot. Title halves: English is adjective + noun, the others noun + a modifier that agrees
+with any noun. The lists a translated item draws from (topics, roles, blurbs, outros, book titles
+and blurbs, genre sentences) are aligned: position `i` says the same thing in every language.
+`genres_<language>.json` holds, per content type, the genre labels its descriptions may state and
+two sentences for each, the same sentences translated in every file: the one place the catalog
+states a genre, so the ground truth can hold it and `text_tags` be scored against it in every
+language. They are worded as a label would write it, never copied from extractors/taxonomy.yaml;
+the keys are taxonomy genre labels.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from features.catalog import CONTENT_TYPES
 from jobs.sample.plan import LANGUAGE_WEIGHTS, LANGUAGES
 from jobs.sample.randomness import Keys
 
-GENRE_SHARE = 0.5  # of English tracks, episodes and audiobooks
+GENRE_SHARE = 0.5  # of tracks, episodes and audiobooks, in every language
 NULL_STRING = pa.scalar(None, pa.string())
 LANGUAGE_CODES = pa.array(LANGUAGES, pa.string())
 _LANGUAGE_CUMULATIVE = np.cumsum(LANGUAGE_WEIGHTS) / sum(LANGUAGE_WEIGHTS)
@@ -78,9 +81,14 @@ def affix(field: str) -> Affix:
 
 @cache
 def _genres(code: int) -> tuple[pa.Array, Words]:
-    """The genre labels one content type's descriptions state, and their sentences."""
-    sentences: dict[str, list[str]] = _vocabulary("genres")[CONTENT_TYPES[code]]
-    return pa.array(list(sentences), pa.string()), Words(list(sentences.values()))
+    """The genre labels one content type's descriptions state, and their sentences: list
+    `language × labels + label` of the words holds that label's sentences in that language."""
+    per_language = [_vocabulary(f"genres_{lang}")[CONTENT_TYPES[code]] for lang in LANGUAGES]
+    labels = list(per_language[0])
+    if any(list(sentences) != labels for sentences in per_language):
+        raise ValueError(f"genres_<language>.json disagree on the {CONTENT_TYPES[code]} labels")
+    lists = [sentences[label] for sentences in per_language for label in labels]
+    return pa.array(labels, pa.string()), Words(lists)
 
 
 def join(*parts: pa.Array | str) -> pa.Array:
@@ -129,10 +137,32 @@ def book_title(keys: Keys, lang: np.ndarray) -> pa.Array:
 
 
 def genre(keys: Keys, lang: np.ndarray) -> tuple[pa.Array, pa.Array]:
-    """(a sentence stating the item's genre, that genre) for GENRE_SHARE of English items; nulls
-    elsewhere. The genre is ground truth for `text_tags`."""
+    """(a sentence in the item's language stating its genre, that genre) for GENRE_SHARE of the
+    items; nulls elsewhere. The genre is ground truth for `text_tags`."""
     labels, stated_by = _genres(keys.code)
     which = (keys.bits(70) % np.uint64(len(labels))).astype(np.int64)
-    sentence = stated_by.pick(which, keys.bits(71))
-    stated = (lang == LANGUAGES.index("en")) & keys.chance(72, GENRE_SHARE)
+    sentence = stated_by.pick(lang * len(labels) + which, keys.bits(71))
+    stated = keys.chance(72, GENRE_SHARE)
     return maybe(sentence, stated), maybe(labels.take(which), stated)
+
+
+def story(keys: Keys, lang: np.ndarray) -> pa.Array:
+    """A one-sentence synopsis in each row's language: who, where and when (streams 50–52), in
+    the order the language's `story` template puts them.
+
+    Why: the templates around it are few, so without it two episodes on one topic read nearly
+    alike; a synopsis gives each item words of its own, as a real catalog's texts have, and a
+    translation the same ones.
+    """
+    templates = [_vocabulary(code)["story"] for code in LANGUAGES]
+    parts = zip(
+        lang.tolist(),
+        words("story_who").pick(lang, keys.bits(50)).to_pylist(),
+        words("story_where").pick(lang, keys.bits(51)).to_pylist(),
+        words("story_when").pick(lang, keys.bits(52)).to_pylist(),
+        strict=True,
+    )
+    return pa.array(
+        [templates[i].format(who=who, where=where, when=when) for i, who, where, when in parts],
+        pa.string(),
+    )

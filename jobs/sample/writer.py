@@ -97,7 +97,7 @@ def write_sample_catalog(
     def batches(truth: pq.ParquetWriter, pool: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
         for start in range(0, items, batch_rows):
             rows = np.arange(start, min(items, start + batch_rows), dtype=np.int64)
-            batch, genre = text_batch(layout, start, start + len(rows), breaks)
+            batch, text_truth = text_batch(layout, start, start + len(rows), breaks)
             code, number = layout.locate(rows)
             reasons = [REASONS.get(breaks.get(r, "")) for r in rows.tolist()]
             media = None
@@ -111,7 +111,7 @@ def write_sample_catalog(
                 batch = _with_uris(batch, media)
             elif progress:
                 progress(len(rows))
-            truth.write_batch(truth_batch(batch, code, genre, reasons, media))
+            truth.write_batch(truth_batch(batch, code, text_truth, reasons, media))
             tally.add(batch, reasons)
             yield batch
 

@@ -2,7 +2,7 @@
 
     from jobs.serving import get_signals
     table = get_signals(["track:000042"], service="playback")                    # local store
-    frame = get_signals(ids, signals=["text_embedding@1"], url="http://features:6566",
+    frame = get_signals(ids, signals=["text_embedding@2"], url="http://features:6566",
                         output="pandas")                                           # feature server
 
 One call, the same answer from the local online store (SQLite or Redis, as configured) and from a

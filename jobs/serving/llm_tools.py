@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 from features import all_signals, get_signal
 from jobs.settings import Settings
 
-EMBEDDING = "text_embedding@1"
-NEIGHBOUR_TAGS = "text_tags@1"
+EMBEDDING = "text_embedding@2"
+NEIGHBOUR_TAGS = "text_tags@2"
 ITEM_SIGNALS = {
     "type": "object",
     "properties": {

@@ -129,6 +129,10 @@ def apply_repo(settings: Settings) -> FeatureStore:
     with contextlib.chdir(repo_path), quiet_stdout():
         if str(repo_path) not in sys.path:
             sys.path.insert(0, str(repo_path))
+        # Feast imports the repository's modules and never reloads them: a process that applied
+        # before would register the declarations of then (`SIGNALS_DECLARATIONS` may have added
+        # some since), so the definitions are read anew.
+        sys.modules.pop("definitions", None)
         repo = parse_repo(repo_path)
         to_apply, to_delete, _, _ = extract_objects_for_apply_delete(
             store.project, store.registry, repo
