@@ -24,7 +24,7 @@ from jobs.quality.agreement import agreement_with_gold
 from jobs.quality.annotation import GOLD_SCHEMA, catalog_texts, enqueue, gold_uri, open_items
 from jobs.settings import Settings
 
-LLM, TAGS = get_signal("llm_metadata@1"), get_signal("text_tags@1")
+LLM, TAGS = get_signal("llm_metadata@1"), get_signal("text_tags@2")
 MOOD, TOPIC = taxonomy_labels()["mood"][0], taxonomy_labels()["topic"][0]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 Rows = list[tuple[str, datetime, dict[str, object] | None]]
@@ -82,7 +82,7 @@ def test_enqueue_reads_only_the_runs_files_and_the_compared_files_that_may_hold_
     assert enqueue(settings, LLM, "run-b", [ours]) == 2
     queued = {i.content_id: i for i in open_items(settings)}
     assert queued["track:1"].reason == "confidence 0.40 < 0.6"
-    assert queued["track:2"].reason == "genre: rock here, blues in text_tags@1"
+    assert queued["track:2"].reason == "genre: rock here, blues in text_tags@2"
     assert set(queued) == {"track:1", "track:2"}
 
 
