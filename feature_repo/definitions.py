@@ -38,13 +38,18 @@ def feast_type(feature: FeatureType) -> FeastType:
 
 
 def feature_fields(signal: Signal) -> list[Field]:
-    """The feature view's schema, in declared order; embeddings carry their dimension."""
+    """The feature view's schema, in declared order; embeddings carry their dimension, and the
+    searchable one is marked as Feast marks a vector field (`vector_index`, its metric), which
+    is what the vector index and Feast's UI read."""
+    search = signal.searchable
     return [
         Field(
             name=name,
             dtype=feast_type(feature),
             description=feature.description,
             vector_length=getattr(feature, "dim", 0) if feature.kind == "embedding" else 0,
+            vector_index=search is not None and search.feature == name,
+            vector_search_metric=search.metric if search and search.feature == name else None,
         )
         for name, feature in signal.features.items()
     ]
@@ -74,7 +79,11 @@ def feature_view_for(signal: Signal, entity: Entity) -> FeatureView:
         online=True,
         description=signal.description,
         owner=signal.owner,
-        tags={**signal.tags, "signal": signal.ref},
+        tags={
+            **signal.tags,
+            "signal": signal.ref,
+            **({"searchable": signal.searchable.summary()} if signal.searchable else {}),
+        },
     )
 
 

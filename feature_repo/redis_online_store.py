@@ -17,17 +17,22 @@ from feast.infra.online_stores.redis import RedisOnlineStore as FeastRedisOnline
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig as FeastRedisConfig
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
+from feature_repo.indexed_store import VectorIndexed
+from feature_repo.vector_index import VectorIndexConfig
+
 TYPE = "feature_repo.redis_online_store.RedisOnlineStore"
 
 
 class RedisOnlineStoreConfig(FeastRedisConfig):
-    """Feast's Redis options, unchanged; only the type names this store."""
+    """Feast's Redis options, and the vector index (none: no similarity search)."""
 
     type: Literal["feature_repo.redis_online_store.RedisOnlineStore"] = TYPE  # type: ignore[assignment]
+    vector_index: VectorIndexConfig | None = None
 
 
-class RedisOnlineStore(FeastRedisOnlineStore):
-    """Feast's Redis store; an entity without the view's timestamp field has no row."""
+class RedisOnlineStore(VectorIndexed, FeastRedisOnlineStore):
+    """Feast's Redis store; an entity without the view's timestamp field has no row. It keeps
+    the vector index in step (`feature_repo.indexed_store`)."""
 
     def _get_features_for_entity(
         self,

@@ -14,7 +14,7 @@ Imports pandera and pyarrow only — never ray, feast, torch, deltalake, `extrac
 from features.catalog import CATALOG_COLUMNS, CATALOG_SCHEMA, CONTENT_TYPES, check_snapshot_schema
 from features.errors import SchemaMismatchError, SignalsError, UnknownSignalError
 from features.registry import all_signals, consumer_groups, get_signal
-from features.signal import Signal
+from features.signal import Searchable, Signal
 from features.standard import (
     ENTITY_NAME,
     JOIN_KEY,
@@ -39,6 +39,7 @@ __all__ = [
     "Float",
     "Int",
     "SchemaMismatchError",
+    "Searchable",
     "Signal",
     "SignalsError",
     "String",

@@ -64,6 +64,11 @@ def contract_document(signal: Signal, extractor_version: str | None = None) -> d
             f.name: {"arrow_type": str(f.type), "nullable": f.nullable} for f in STANDARD_FIELDS
         },
         "features": {name: column_document(t) for name, t in signal.features.items()},
+        "searchable": (
+            {"feature": signal.searchable.feature, "metric": signal.searchable.metric}
+            if signal.searchable
+            else None
+        ),
     }
 
 

@@ -61,6 +61,10 @@ RULES: dict[str, Rule] = {
         ("entity-changed", "The entity or its key changed: lookups by content ID no longer join."),
         ("extractor-changed", "Another extractor computes the version: its values shift."),
         ("extractor-version-changed", "The extractor's code version changed: its values shift."),
+        (
+            "search-changed",
+            "Similarity search was turned off or compares otherwise: `similar` callers break.",
+        ),
     ),
     **_rules(
         Severity.COMPATIBLE,
@@ -73,6 +77,7 @@ RULES: dict[str, Rule] = {
         ("column-made-optional", "A required feature may now be null: the check was loosened."),
         ("range-widened", "A bound was removed or loosened: every stored value still fits."),
         ("allowed-values-added", "Allowed values were added: every stored value still fits."),
+        ("search-added", "The signal became searchable: `similar` answers for it from now on."),
     ),
     **_rules(
         Severity.METADATA,
@@ -180,6 +185,10 @@ def diff_signal(ref: str, before: dict[str, Any], after: dict[str, Any]) -> list
         changes.append(
             _change("extractor-version-changed", ref, None, old_version, new_version, affected)
         )
+    old_search, new_search = before.get("searchable"), after.get("searchable")
+    if old_search != new_search:
+        rule = "search-added" if old_search is None else "search-changed"
+        changes.append(_change(rule, ref, None, old_search, new_search, affected))
     old_columns, new_columns = before["features"], after["features"]
     for name in [*old_columns, *(c for c in new_columns if c not in old_columns)]:
         if name not in new_columns:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 import pandera.pandas as pa_schema
 import pyarrow as pa
@@ -14,6 +15,23 @@ from features.standard import STANDARD_COLUMNS, STANDARD_FIELDS, standard_contra
 from features.types import FeatureType
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+Metric = Literal["cosine", "l2", "inner_product"]
+
+
+@dataclass(frozen=True)
+class Searchable:
+    """Which embedding of a signal is indexed for "more like this", and how vectors compare.
+
+    Declared on the signal, so the contract, `signals list`, the Feast feature view (its field's
+    `vector_index` and metric) and the vector index all read the same answer.
+    """
+
+    feature: str
+    metric: Metric = "cosine"
+
+    def summary(self) -> str:
+        return f"{self.feature} ({self.metric})"
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,8 @@ class Signal:
     freshness: timedelta = timedelta(days=1)  # how often the signal is expected to be recomputed
     # A model file the signal is computed by, with `extractor=DECLARED_MODEL_EXTRACTOR`.
     model: Model | None = None
+    # The embedding served for similarity search, if any (`signals similar`).
+    searchable: Searchable | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -57,6 +77,13 @@ class Signal:
                 f"signal {self.name}: a model file goes with extractor="
                 f"{DECLARED_MODEL_EXTRACTOR!r}, and that extractor needs a model"
             )
+        if self.searchable is not None:
+            indexed = self.features.get(self.searchable.feature)
+            if indexed is None or indexed.kind != "embedding":
+                raise ValueError(
+                    f"signal {self.name}: searchable names {self.searchable.feature!r}, "
+                    "which is not one of its embedding features"
+                )
 
     @property
     def ref(self) -> str:

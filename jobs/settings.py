@@ -53,6 +53,12 @@ class Settings:
     # Where a training set's point-in-time join runs: "local" (one process, out of core) or
     # "ray" (partitioned by entity key over the Ray cluster on `ray_address`).
     training_set_engine: str = "local"
+    # The vector index beside the online store (`signals similar`): None keeps the repository's
+    # YAML; "lance" (embedded), "milvus" (a server at `vector_uri`, or Milvus Lite on
+    # `vector_path`) or "none" (no similarity search) override it.
+    vector_store: str | None = None
+    vector_uri: str | None = None
+    vector_path: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -88,6 +94,9 @@ class Settings:
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
             ),
             training_set_engine=env.get("SIGNALS_TRAINING_SET_ENGINE", base.training_set_engine),
+            vector_store=env.get("SIGNALS_VECTOR_STORE") or None,
+            vector_uri=env.get("SIGNALS_VECTOR_URI") or None,
+            vector_path=env.get("SIGNALS_VECTOR_PATH") or None,
             drift=DriftThresholds(
                 psi=float(env.get("SIGNALS_DRIFT_PSI", base.drift.psi)),
                 ks=float(env.get("SIGNALS_DRIFT_KS", base.drift.ks)),

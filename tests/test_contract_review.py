@@ -10,7 +10,7 @@ import pytest
 from features.contract_doc import catalog_document
 from features.registry import check_pinning
 from features.review import RULES, Severity, breaking, diff_catalogs, fix_for
-from features.signal import Signal
+from features.signal import Searchable, Signal
 from features.types import Bool, Embedding, FeatureType, Float, String
 
 BASE = Signal(
@@ -75,6 +75,7 @@ PAIRS: list[tuple[Signal | list[Signal], str]] = [
     (replace(BASE, freshness=timedelta(hours=6)), "freshness-changed"),
     ([], "signal-removed"),
     ([BASE, replace(BASE, version=2)], "signal-added"),
+    (replace(BASE, searchable=Searchable("embedding")), "search-added"),
 ]
 
 
@@ -91,8 +92,17 @@ def test_every_rule_is_documented_and_has_a_before_after_pair_here() -> None:
         "extractor-version-changed",
         "entity-changed",
         "signal-retired",
+        "search-changed",
     }
     assert paired == set(RULES)
+
+
+def test_turning_search_off_or_changing_its_metric_breaks_similar_callers() -> None:
+    searched = replace(BASE, searchable=Searchable("embedding", "cosine"))
+    assert _rules(BASE, base=searched) == ["search-changed"]
+    assert _rules(replace(BASE, searchable=Searchable("embedding", "l2")), base=searched) == [
+        "search-changed"
+    ]
 
 
 def test_the_extractor_code_version_changing_in_place_is_breaking() -> None:

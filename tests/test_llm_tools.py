@@ -1,5 +1,6 @@
 """The agent's tools against a real lake and a real Feast online store: an item's served signals,
-and its nearest neighbours by text embedding with their zero-shot tags."""
+and its nearest neighbours by text embedding — answered by the vector index beside the online
+store, not from the lake — with their zero-shot tags."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def test_item_signals_and_nearest_items(settings: Settings) -> None:
     tags = [(cid, at, {"genre": g, "genre_score": 0.5, "mood": None, "mood_score": None,
                        "topic": None, "topic_score": None}) for cid, g in genres.items()]  # fmt: skip
     write_deltalake(settings.signal_uri(TAGS.storage_name), history(TAGS.ref, tags, "r"))
-    materialize(settings, [TAGS])
+    materialize(settings, [TAGS, EMBEDDING])  # the embedding reaches the vector index
 
     tools = LLMTools(settings, asking="llm_metadata")
     nearest = tools.nearest_items("a", {"k": 2})

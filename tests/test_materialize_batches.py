@@ -168,7 +168,7 @@ def _artwork_view() -> FeatureView:
 def _dump(store: FeatureStore, view: FeatureView) -> list[tuple[object, ...]]:
     """Everything the online store holds for the view, then emptied for the next write."""
     online = store._get_provider().online_store
-    if store.config.online_store.type == "sqlite":
+    if store.config.online_store.type.endswith(("sqlite", "SqliteOnlineStore")):
         from feast.infra.online_stores.sqlite import _quote_id, _table_id
 
         table = _quote_id(_table_id(store.project, view, False))

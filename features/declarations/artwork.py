@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from features.signal import Signal
+from features.signal import Searchable, Signal
 from features.types import Bool, Embedding, Float, Int, String
 
 artwork_quality = Signal(
@@ -64,6 +64,7 @@ artwork_hash = Signal(
         "phash": String(description="64-bit pHash, 16 lowercase hex digits"),
         "colour_layout": Embedding(dim=48, description="4×4 grid × RGB, row-major, 0–1"),
     },
+    searchable=Searchable("colour_layout", "l2"),
     ttl=timedelta(days=365),
     freshness=timedelta(days=7),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from features.signal import Signal
+from features.signal import Searchable, Signal
 from features.types import Embedding, Float
 
 # Values change only when the media does (the input hash covers the file's bytes), so a served
@@ -81,6 +81,7 @@ audio_fingerprint = Signal(
     consumers=("catalog-quality", "trust-safety"),
     extractor="extractors.audio:AudioFingerprint",
     features={"fingerprint": Embedding(dim=128, normalized=True)},
+    searchable=Searchable("fingerprint", "cosine"),
     ttl=_TTL,
     freshness=_WEEKLY,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from features.labels import LANGUAGE_CODES, UNDETERMINED, taxonomy_labels
-from features.signal import Signal
+from features.signal import Searchable, Signal
 from features.types import Bool, Embedding, Float, Int, String
 
 text_embedding = Signal(
@@ -41,6 +41,7 @@ text_embedding_v2 = Signal(
     consumers=("search", "recommendations"),
     extractor="extractors.text:MultilingualTextEmbedding",
     features={"embedding": Embedding(dim=384, normalized=True)},
+    searchable=Searchable("embedding", "cosine"),
     ttl=timedelta(days=365),
     freshness=timedelta(days=1),
 )

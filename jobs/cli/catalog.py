@@ -14,9 +14,10 @@ from jobs.settings import Settings
 
 @handles_errors
 def list_signals() -> None:
-    """The declared signals: name, version, modality, owner, features, freshness."""
+    """The declared signals: name, version, modality, owner, features, freshness, and which
+    embedding `signals similar` searches."""
     table = Table(box=None, header_style="bold")
-    for column in ("signal", "version", "modality", "owner", "features", "freshness"):
+    for column in ("signal", "version", "modality", "owner", "features", "freshness", "search"):
         table.add_column(column)
     for s in all_signals():
         table.add_row(
@@ -26,6 +27,7 @@ def list_signals() -> None:
             s.owner,
             s.feature_summary(),
             human_days(s.freshness.total_seconds() / 86400),
+            s.searchable.summary() if s.searchable else "—",
         )
     console.print(table)
 

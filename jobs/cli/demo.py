@@ -52,5 +52,32 @@ def demo(
         for ref, feats in per_id.items():
             shown = " · ".join(f"{k} {short(v)}" for k, v in feats.items() if not k.startswith("_"))
             console.print(f"  {ref:<20} {shown}", highlight=False)
+    console.rule("5. more like this (the vector index)")
+    _planted_neighbours(settings)
     console.print(f"\nlake: {settings.lake_uri}   feast repo: {settings.feast_repo}")
-    console.print("next: `signals get ID --service playback`, `signals runs`, `signals serve`")
+    console.print("next: `signals get ID --service playback`, `signals similar ID --signal "
+                  "audio_fingerprint@1`, `signals runs`, `signals serve`")
+
+
+def _planted_neighbours(settings: Settings, k: int = 3) -> None:
+    """Each planted near-duplicate's nearest items by audio fingerprint and by colour layout:
+    the original it copies is among them (✓) by the medium it copies."""
+    import pyarrow.parquet as pq
+
+    from jobs.sample.truth import GROUND_TRUTH_FILE
+    from jobs.serving.errors import NotServedError
+    from jobs.serving.similarity import similar
+
+    truth = pq.read_table(f"{settings.media_dir}/{GROUND_TRUTH_FILE}",
+                          columns=["content_id", "duplicate_of"]).to_pylist()  # fmt: skip
+    for row in [r for r in truth if r["duplicate_of"]]:
+        for ref in ("audio_fingerprint@1", "artwork_hash@1"):
+            try:
+                found = similar(row["content_id"], signal=ref, k=k, settings=settings,
+                                output="dicts")  # fmt: skip
+            except NotServedError:
+                continue
+            ids = [n["content_id"] for n in found]
+            mark = "✓ original" if row["duplicate_of"] in ids else ""
+            console.print(f"  {row['content_id']:<18} {ref:<20} {', '.join(ids)}  "
+                          f"(copy of {row['duplicate_of']}) {mark}", highlight=False)

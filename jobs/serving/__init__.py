@@ -1,6 +1,7 @@
 """Serving: Feast over the lake — what downstream teams read, and how it gets there.
 
 - `client` — `get_signals`, the one call downstream code makes (local store or feature server);
+- `similarity` — `similar`, its companion: the items most like one, from the vector index;
 - `server` — `signals serve`, Feast's HTTP feature server on the configured online store;
 - `store` — opening the Feast store for the settings, `feast apply`, store errors;
 - `materialize` — incremental loads into the online store; `online_removal` deletes removed items;
@@ -16,5 +17,6 @@ Ray, the pipeline or the CLI.
 """
 
 from jobs.serving.client import get_signals
+from jobs.serving.similarity import similar
 
-__all__ = ["get_signals"]
+__all__ = ["get_signals", "similar"]

@@ -88,7 +88,15 @@ class StreamingEngine(ComputeEngine):
         written = 0
         for batch in self.batches(registry, task):
             written += writer.write(batch)
+        self.finish(view)
         return written
+
+    def finish(self, view: FeatureView) -> None:
+        """Once a view's window is written: its vector index folds the new rows in (once, not
+        per batch, since an index build is the costly part)."""
+        finish = getattr(self.online_store, "finish_index", None)
+        if finish is not None:
+            finish(self.repo_config, view)
 
     def batches(
         self, registry: BaseRegistry, task: MaterializationTask
@@ -178,7 +186,9 @@ class RayEngine(StreamingEngine):
             batch_format="pyarrow",
             concurrency=self.repo_config.batch_engine.write_concurrency,
         )
-        return sum(int(row["rows"]) for row in written.take_all())
+        rows = sum(int(row["rows"]) for row in written.take_all())
+        self.finish(view)
+        return rows
 
 
 def _write_rows(

@@ -1,6 +1,6 @@
 """The tools an agentic LLM extractor may call before it answers: what the store already knows
 about the item (its served signals, from the online store) and which catalog items are most like
-it (nearest neighbours by text embedding, from the lake).
+it (nearest neighbours by text embedding, from the vector index).
 
 They live in the serving room because they read what is served (and the lake); the extractor receives them as plain
 functions (`Extractor.bind_tools`) and never learns where the answers come from.
@@ -9,9 +9,6 @@ functions (`Extractor.bind_tools`) and never learns where the answers come from.
 from __future__ import annotations
 
 from typing import Any
-
-import numpy as np
-import pyarrow.compute as pc
 
 from features import all_signals, get_signal
 from jobs.settings import Settings
@@ -37,12 +34,11 @@ NEAREST_ITEMS = {
 
 
 class LLMTools:
-    """One actor's tools; the embedding index is loaded on the first `nearest_items` call."""
+    """One actor's tools, reading the online store and its vector index."""
 
     def __init__(self, settings: Settings, asking: str) -> None:
         self.settings = settings
         self.asking = asking  # the signal being computed: never offered to itself
-        self._index: tuple[list[str], np.ndarray] | None = None
 
     def item_signals(self, content_id: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """The item's served values of every other item signal (embeddings left out: numbers a
@@ -66,43 +62,28 @@ class LLMTools:
             if k != "content_id" and v is not None
         }
 
-    def _embeddings(self) -> tuple[list[str], np.ndarray]:
-        if self._index is None:
-            from jobs.lake.tables import latest_signal_values
-
-            signal = get_signal(EMBEDDING)
-            values = latest_signal_values(
-                self.settings.signal_uri(signal.storage_name), signal.arrow_schema(),
-                ["embedding"], self.settings.storage_options,
-            )  # fmt: skip
-            values = values.filter(pc.is_valid(values["embedding"]))
-            ids = values["content_id"].to_pylist()
-            matrix = np.array(values["embedding"].to_pylist(), dtype=np.float32).reshape(
-                len(ids), -1
-            )
-            self._index = (ids, matrix)
-        return self._index
-
     def nearest_items(self, content_id: str, arguments: dict[str, Any]) -> Any:
         """The `k` items whose text embeddings are closest (cosine) to this one's, with their
-        zero-shot tags. The index is this actor's copy of the embedding table: fine for a
-        catalog that fits in an actor's memory; a vector index serves larger ones."""
+        zero-shot tags: asked of the vector index (`similar`), so no actor holds the catalog's
+        embeddings."""
         from jobs.serving.client import get_signals
+        from jobs.serving.errors import NotServedError
+        from jobs.serving.similarity import similar
 
-        ids, matrix = self._embeddings()
-        if content_id not in ids:
-            return {"error": f"{content_id} has no text embedding yet"}
         k = int(arguments.get("k", 5))
-        similarity = matrix @ matrix[ids.index(content_id)]
-        order = [i for i in np.argsort(-similarity) if ids[i] != content_id][:k]
-        neighbours = [ids[i] for i in order]
+        try:
+            found = similar(content_id, signal=EMBEDDING, k=k, settings=self.settings,
+                            output="dicts")  # fmt: skip
+        except NotServedError:
+            return {"error": f"{content_id} has no text embedding yet"}
+        neighbours = [row["content_id"] for row in found]
         tags = get_signals(neighbours, signals=[NEIGHBOUR_TAGS], settings=self.settings,
                            output="dicts")  # fmt: skip
         view = get_signal(NEIGHBOUR_TAGS).feature_view_name
         return [
-            {"content_id": n, "similarity": round(float(similarity[i]), 3),
+            {"content_id": row["content_id"], "similarity": round(1.0 - row["distance"], 3),
              **{f: t.get(f"{view}__{f}") for f in ("genre", "mood", "topic")}}
-            for n, i, t in zip(neighbours, order, tags, strict=True)
+            for row, t in zip(found, tags, strict=True)
         ]  # fmt: skip
 
     def tools(self, names: tuple[str, ...]) -> dict[str, tuple[dict[str, Any], Any]]:

@@ -81,9 +81,24 @@ class RedisRemover(Remover):
 
 REMOVERS: dict[str, type[Remover]] = {
     "sqlite": SqliteRemover,
+    "feature_repo.sqlite_online_store.SqliteOnlineStore": SqliteRemover,  # Feast's, same layout
     "redis": RedisRemover,
     "feature_repo.redis_online_store.RedisOnlineStore": RedisRemover,  # Feast's, same key layout
 }
+
+
+class IndexedRemover(Remover):
+    """The store's own remover, then the same items out of its vector index."""
+
+    def __init__(self, inner: Remover) -> None:
+        self.inner = inner
+
+    def delete(self, store: FeatureStore, view: FeatureView, content_ids: list[str]) -> int:
+        """Both, so a removed item is neither served nor returned as a neighbour."""
+        deleted = self.inner.delete(store, view, content_ids)
+        online = store._get_provider().online_store
+        online.unindex(store.config, view, [_entity_key(cid) for cid in content_ids])
+        return deleted
 
 
 def remover_for(store: FeatureStore) -> Remover:
@@ -94,4 +109,7 @@ def remover_for(store: FeatureStore) -> Remover:
             f"online store {kind!r} cannot delete the items that left the catalog",
             hint=f"supported: {', '.join(REMOVERS)}; add a Remover in jobs/serving/online_removal.py",
         )
-    return REMOVERS[kind]()
+    remover = REMOVERS[kind]()
+    if hasattr(store._get_provider().online_store, "unindex"):
+        return IndexedRemover(remover)
+    return remover

@@ -278,8 +278,24 @@ class _Commands:
             pipe.execute()
 
 
+class IndexedWriter(OnlineWriter):
+    """A searchable view: the store's own writer, then the same rows into its vector index."""
+
+    def __init__(self, inner: OnlineWriter) -> None:
+        super().__init__(inner.online_store, inner.config, inner.view)
+        self.inner = inner
+
+    def write(self, batch: pa.RecordBatch) -> int:
+        """The online write first: a search answers with values read from the online store."""
+        written = self.inner.write(batch)
+        data = _convert_arrow_to_proto(batch, self.view, self.join_keys)
+        self.online_store.index_rows(self.config, self.view, data)  # type: ignore[attr-defined]
+        return written
+
+
 WRITERS: dict[str, type[OnlineWriter]] = {
     "sqlite": SqliteWriter,
+    "feature_repo.sqlite_online_store.SqliteOnlineStore": SqliteWriter,  # Feast's, same layout
     "redis": RedisWriter,
     "feature_repo.redis_online_store.RedisOnlineStore": RedisWriter,  # Feast's, same layout
 }
@@ -296,4 +312,8 @@ def writer_for(online_store: OnlineStore, config: RepoConfig, view: FeatureView)
         kind = FeastWriter
     if kind is RedisWriter and getattr(store, "client", "redis") != "redis":
         kind = FeastWriter  # valkey-glide: another client API
-    return kind(online_store, config, view)
+    writer = kind(online_store, config, view)
+    indexed = hasattr(online_store, "index_rows") and any(f.vector_index for f in view.features)
+    if indexed and kind is not FeastWriter:  # Feast's own path goes through `online_write_batch`
+        return IndexedWriter(writer)
+    return writer

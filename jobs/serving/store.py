@@ -21,6 +21,7 @@ from jobs.settings import Settings
 from jobs.storage import export_for_boto3
 
 ONLINE_STORES = ("sqlite", "redis")
+VECTOR_STORES = ("lance", "milvus", "none")
 ENGINES = ("local", "ray")
 RAY_WRITERS = 4  # concurrent online-write tasks of the Ray engine into Redis
 
@@ -67,6 +68,7 @@ def repo_config(settings: Settings) -> RepoConfig:
     offline["storage_options"] = {**offline.get("storage_options", {}), **settings.storage_options}
     if settings.feast_registry:
         raw["registry"] = settings.feast_registry
+    _choose_vector_index(raw.setdefault("online_store", {}), settings)
     # Both engines read the newest row per entity of the window, and write it in batches.
     raw["materialization"] = {
         **raw.get("materialization", {}),
@@ -85,6 +87,27 @@ def repo_config(settings: Settings) -> RepoConfig:
     return RepoConfig(repo_path=settings.feast_repo, **raw)
 
 
+def _choose_vector_index(online: dict, settings: Settings) -> None:
+    """The settings' vector store over the YAML's: the same repository searches an embedded
+    index on a laptop and a Milvus server on a cluster."""
+    kind = settings.vector_store
+    if kind is None and not (settings.vector_uri or settings.vector_path):
+        return
+    if kind == "none":
+        online.pop("vector_index", None)
+        return
+    index = dict(online.get("vector_index") or {})
+    if kind is not None and kind != index.get("type"):
+        index = {"type": kind}  # another store: the YAML's path was the other store's
+    if settings.vector_uri:
+        index["uri"] = settings.vector_uri
+    if settings.vector_path:
+        index["path"] = settings.vector_path
+    if index.get("type") == "milvus" and not (index.get("uri") or index.get("path")):
+        index["path"] = "data/vectors.db"  # Milvus Lite
+    online["vector_index"] = index
+
+
 def feature_store(settings: Settings) -> FeatureStore:
     """The project's Feast store, reading the lake these settings point at.
 
@@ -95,6 +118,11 @@ def feature_store(settings: Settings) -> FeatureStore:
         raise ServingConfigError(
             f"unknown online store {settings.online_store!r}",
             hint=f"set SIGNALS_ONLINE_STORE to one of: {', '.join(ONLINE_STORES)}",
+        )
+    if settings.vector_store not in (None, *VECTOR_STORES):
+        raise ServingConfigError(
+            f"unknown vector store {settings.vector_store!r}",
+            hint=f"set SIGNALS_VECTOR_STORE to one of: {', '.join(VECTOR_STORES)}",
         )
     if settings.materialize_engine not in ENGINES:
         raise ServingConfigError(

@@ -1,0 +1,165 @@
+"""`similar`: `get_signals`' companion — the items most like one item, from the vector index.
+
+    from jobs.serving import similar
+    table = similar("track:000042", signal="audio_fingerprint@1", k=10)              # local store
+    rows = similar("episode:000007", signal="text_embedding@2", where={"language": "de"},
+                   url="http://features:6566", output="dicts")                       # feature server
+
+Both go through Feast's own document retrieval (`retrieve_online_documents_v2`, `POST /search`
+of `feast serve`): by content ID the item's own vector is read from the online store first, then
+searched for, the item itself left out. One row per neighbour, nearest first: `content_id`,
+`distance` (the signal's metric: 1 − cosine, or squared L2), `rank` from 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from features import JOIN_KEY, Signal, all_signals, get_signal
+from jobs.serving.client import Output, _http, _store, get_signals
+from jobs.serving.errors import FeatureRequestError, NotServedError, OnlineStoreError
+from jobs.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FILTER_KEYS = ("content_type", "language")
+SCHEMA = pa.schema(
+    [pa.field(JOIN_KEY, pa.string()), pa.field("distance", pa.float32()), ("rank", pa.int32())]
+)
+
+
+def similar(
+    content_id: str | None = None,
+    *,
+    signal: str,
+    k: int = 10,
+    vector: Sequence[float] | None = None,
+    where: Mapping[str, str | Sequence[str]] | None = None,
+    url: str | None = None,
+    settings: Settings | None = None,
+    output: Output = "arrow",
+) -> pa.Table | pd.DataFrame | list[dict[str, Any]]:
+    """The `k` items nearest to `content_id` (or to `vector`) by the signal's searchable
+    embedding, under `where` (`{"content_type": "track", "language": ["de", "fr"]}`).
+
+    Why a function beside `get_signals`: "more like this" is the question product teams compute
+    embeddings for; answered here, from the same store and server, no team keeps its own index.
+    """
+    chosen = searchable(signal)
+    if (content_id is None) == (vector is None):
+        raise FeatureRequestError("give a content ID or a vector to search from, not both")
+    if not isinstance(k, int) or not 1 <= k <= 1000:
+        raise FeatureRequestError(f"k must be an integer from 1 to 1000, not {k!r}")
+    if vector is None:
+        vector = _own_vector(str(content_id), chosen, url, settings)
+    filters = feast_filters(where or {}, exclude=content_id)
+    assert chosen.searchable is not None
+    feature = f"{chosen.feature_view_name}:{chosen.searchable.feature}"
+    if url is None:
+        found = _search_local(settings or Settings.from_env(), feature, list(vector), k, filters)
+    else:
+        found = _search_remote(url, feature, list(vector), k, filters)
+    # Feast's response lists the entities in its own order, not the search's.
+    pairs = sorted(zip(*found, strict=True), key=lambda pair: pair[1])
+    ids, distances = [p[0] for p in pairs], [p[1] for p in pairs]
+    table = pa.table(
+        {JOIN_KEY: list(ids), "distance": list(distances), "rank": list(range(1, len(ids) + 1))},
+        schema=SCHEMA,
+    )
+    if output == "arrow":
+        return table
+    if output == "pandas":
+        return table.to_pandas()
+    return table.to_pylist()
+
+
+def searchable(ref: str) -> Signal:
+    """The signal, which must declare a searchable embedding."""
+    chosen = get_signal(ref)
+    if chosen.searchable is None:
+        names = ", ".join(s.ref for s in all_signals() if s.searchable)
+        raise FeatureRequestError(
+            f"{chosen.ref} is not searchable", hint=f"searchable signals: {names}"
+        )
+    return chosen
+
+
+def feast_filters(where: Mapping[str, Any], exclude: str | None) -> dict[str, Any] | None:
+    """`where` as Feast's filter model (JSON): `eq` or `in` per key, all `and`-ed, and the
+    item itself left out."""
+    parts = []
+    for key, value in where.items():
+        if key not in FILTER_KEYS:
+            raise FeatureRequestError(
+                f"cannot filter on {key!r}", hint=f"filter on: {', '.join(FILTER_KEYS)}"
+            )
+        many = not isinstance(value, str)
+        parts.append({"type": "in" if many else "eq", "key": key,
+                      "value": list(value) if many else value})  # fmt: skip
+    if exclude is not None:
+        parts.append({"type": "ne", "key": JOIN_KEY, "value": exclude})
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else {"type": "and", "filters": parts}
+
+
+def _own_vector(
+    content_id: str, signal: Signal, url: str | None, settings: Settings | None
+) -> list[float]:
+    assert signal.searchable is not None
+    column = f"{signal.feature_view_name}__{signal.searchable.feature}"
+    (row,) = get_signals(
+        [content_id], signals=[signal.ref], url=url, settings=settings, output="dicts"
+    )
+    if row.get(column) is None:
+        raise NotServedError(
+            f"{content_id} has no {signal.ref} served",
+            hint="is the ID right, and has `signals materialize` run since it was computed?",
+        )
+    return row[column]
+
+
+def _search_local(
+    settings: Settings, feature: str, vector: list[float], k: int, filters: dict | None
+) -> tuple[list[str], list[float]]:
+    from feast.filter_models import ComparisonFilter, CompoundFilter
+    from pydantic import TypeAdapter
+
+    from jobs.serving.store import online_store_errors
+
+    model = TypeAdapter(ComparisonFilter | CompoundFilter)
+    parsed = model.validate_python(filters) if filters else None
+    store = _store(settings)
+    with online_store_errors(settings, "searching"):
+        try:
+            response = store.retrieve_online_documents_v2(
+                features=[feature], query=vector, top_k=k, filters=parsed
+            ).to_dict()
+        except ValueError as exc:
+            raise FeatureRequestError(str(exc)) from exc
+    return response.get(JOIN_KEY, []), response.get("distance", [])
+
+
+def _search_remote(
+    url: str, feature: str, vector: list[float], k: int, filters: dict | None
+) -> tuple[list[str], list[float]]:
+    import httpx
+
+    body: dict[str, Any] = {"features": [feature], "query": vector, "top_k": k, "api_version": 2}
+    if filters:
+        body["filters"] = filters
+    try:
+        reply = _http(url).post(f"{url.rstrip('/')}/search", json=body)
+    except httpx.HTTPError as exc:
+        raise OnlineStoreError(f"the feature server at {url} could not be reached: {exc}") from exc
+    if reply.status_code != 200:
+        error = FeatureRequestError if reply.status_code < 500 else OnlineStoreError
+        raise error(f"the feature server answered {reply.status_code}: {reply.text}")
+    payload = reply.json()
+    columns = dict(zip(payload["metadata"]["feature_names"], payload["results"], strict=True))
+    ids = columns.get(JOIN_KEY, {}).get("values", [])
+    return ids, columns.get("distance", {}).get("values", [])
