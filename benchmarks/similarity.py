@@ -161,8 +161,10 @@ def main(
               f"{r['p99_ratio']:.2f} (target ≤ 3)")  # fmt: skip
     if len(results) > 1:
         a, b = results[0], results[1]
-        print(f"growth ×{b['items'] / a['items']:.0f} items: build ×{b['build_s'] / a['build_s']:.1f}"
-              f", RSS ×{b['peak_rss_mib'] / a['peak_rss_mib']:.2f}")
+        print(
+            f"growth ×{b['items'] / a['items']:.0f} items: build ×{b['build_s'] / a['build_s']:.1f}"
+            f", RSS ×{b['peak_rss_mib'] / a['peak_rss_mib']:.2f}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
 

@@ -141,15 +141,19 @@ class VectorIndexed:
         keys = [key for _, key, _ in found]
         served = super().online_read(config, table, keys, requested_features)  # type: ignore[misc]
         present = [
-            (ts, key, {**{f: values[f] for f in requested_features if f in values},
-                       DISTANCE: doc[DISTANCE]})
+            (
+                ts,
+                key,
+                {
+                    **{f: values[f] for f in requested_features if f in values},
+                    DISTANCE: doc[DISTANCE],
+                },
+            )
             for (_, key, doc), (ts, values) in zip(found, served, strict=True)
             if values is not None  # gone from the online store since the index answered
         ]
-        if len(present) > top_k:
-            nearest = sorted(present, key=lambda doc: doc[2][DISTANCE].float_val)[:top_k]
-            present = [doc for doc in present if any(doc is n for n in nearest)]
-        return present
+        nearest = sorted(present, key=lambda doc: doc[2][DISTANCE].float_val)[:top_k]
+        return sorted(nearest, key=lambda doc: doc[1].entity_values[0].string_val)
 
     def _search(
         self,
@@ -166,8 +170,11 @@ class VectorIndexed:
             found = index.search(config, table, embedding, asked, filters)
             if languages is None:
                 return found[:top_k]
-            kept = [d for d, lang in zip(found, self._languages(config, found), strict=True)
-                    if languages(lang)]
+            kept = [
+                d
+                for d, lang in zip(found, self._languages(config, found), strict=True)
+                if languages(lang)
+            ]
             if len(kept) >= top_k or len(found) < asked or asked >= MAX_CANDIDATES:
                 return kept[:top_k]
             asked = min(asked * 4, MAX_CANDIDATES)
@@ -190,8 +197,11 @@ def split_language(filters: Filters) -> tuple[Filters, Callable[[str | None], bo
     """
     if filters is None:
         return None, None
-    parts = filters.filters if isinstance(filters, CompoundFilter) and filters.type == "and" \
+    parts = (
+        filters.filters
+        if isinstance(filters, CompoundFilter) and filters.type == "and"
         else [filters]
+    )
     on_language = [p for p in parts if isinstance(p, ComparisonFilter) and p.key == LANGUAGE]
     rest = [p for p in parts if p not in on_language]
     if any(_mentions_language(p) for p in rest):
@@ -200,7 +210,11 @@ def split_language(filters: Filters) -> tuple[Filters, Callable[[str | None], bo
         return filters, None
     tests = [_test(p) for p in on_language]
     index_filters: Filters = (
-        None if not rest else rest[0] if len(rest) == 1 else CompoundFilter(type="and", filters=rest)
+        None
+        if not rest
+        else rest[0]
+        if len(rest) == 1
+        else CompoundFilter(type="and", filters=rest)
     )
     return index_filters, lambda lang: all(t(lang) for t in tests)
 

@@ -158,13 +158,20 @@ class VectorIndex:
         _check_keys(filters)
         target = self.repo_config(config, view)
         found = self.store.retrieve_online_documents_v2(
-            target, self._view(view), [JOIN_KEY, CONTENT_TYPE], embedding, top_k,
-            field.vector_search_metric, None, filters,
+            target,
+            self._view(view),
+            [JOIN_KEY, CONTENT_TYPE],
+            embedding,
+            top_k,
+            field.vector_search_metric,
+            None,
+            filters,
         )
         return [
             (ts, key, values)
-            for ts, key, values in (_as_distance(doc, field.vector_search_metric, self.config)
-                                    for doc in found)
+            for ts, key, values in (
+                _as_distance(doc, field.vector_search_metric, self.config) for doc in found
+            )
             if key is not None
         ]
 

@@ -80,11 +80,18 @@ def test_neighbours_equal_exact_search_and_filters_hold(indexed: Settings) -> No
         assert [r["rank"] for r in found] == list(range(1, K + 1))
 
         tracks = neighbours(indexed, IDS[query], where={"content_type": "track"})
-        assert [r["content_id"] for r in tracks] == exact(query, [i.startswith("track:") for i in IDS])
+        assert [r["content_id"] for r in tracks] == exact(
+            query, [i.startswith("track:") for i in IDS]
+        )
         german = neighbours(indexed, IDS[query], where={"language": "de"})
-        assert [r["content_id"] for r in german] == exact(query, [lang == "de" for lang in LANGUAGES])
-        both = neighbours(indexed, IDS[query],
-                          where={"content_type": ["episode", "audiobook"], "language": ["sv", "fr"]})
+        assert [r["content_id"] for r in german] == exact(
+            query, [lang == "de" for lang in LANGUAGES]
+        )
+        both = neighbours(
+            indexed,
+            IDS[query],
+            where={"content_type": ["episode", "audiobook"], "language": ["sv", "fr"]},
+        )
         keep = [not c.startswith("track:") and lang in ("sv", "fr")
                 for c, lang in zip(IDS, LANGUAGES, strict=True)]  # fmt: skip
         assert [r["content_id"] for r in both] == exact(query, keep)
@@ -156,9 +163,16 @@ def test_the_feature_server_answers_searches_and_refuses_malformed_ones(
             {**good, "features": ["no_such_view:x"]},
             {**good, "filters": {"type": "eq", "key": "colour", "value": "red"}},
             {**good, "filters": {"type": "like", "key": "content_type", "value": "t"}},
-            {**good, "filters": {"type": "or", "filters": [
-                {"type": "eq", "key": "language", "value": "de"},
-                {"type": "eq", "key": "content_type", "value": "track"}]}},
+            {
+                **good,
+                "filters": {
+                    "type": "or",
+                    "filters": [
+                        {"type": "eq", "key": "language", "value": "de"},
+                        {"type": "eq", "key": "content_type", "value": "track"},
+                    ],
+                },
+            },
         ]
         for body in malformed:
             reply = httpx.post(f"{url}/search", json=body, timeout=10)

@@ -55,8 +55,10 @@ def demo(
     console.rule("5. more like this (the vector index)")
     _planted_neighbours(settings)
     console.print(f"\nlake: {settings.lake_uri}   feast repo: {settings.feast_repo}")
-    console.print("next: `signals get ID --service playback`, `signals similar ID --signal "
-                  "audio_fingerprint@1`, `signals runs`, `signals serve`")
+    console.print(
+        "next: `signals get ID --service playback`, `signals similar ID --signal "
+        "audio_fingerprint@1`, `signals runs`, `signals serve`"
+    )
 
 
 def _planted_neighbours(settings: Settings, k: int = 3) -> None:
@@ -79,5 +81,8 @@ def _planted_neighbours(settings: Settings, k: int = 3) -> None:
                 continue
             ids = [n["content_id"] for n in found]
             mark = "✓ original" if row["duplicate_of"] in ids else ""
-            console.print(f"  {row['content_id']:<18} {ref:<20} {', '.join(ids)}  "
-                          f"(copy of {row['duplicate_of']}) {mark}", highlight=False)
+            console.print(
+                f"  {row['content_id']:<18} {ref:<20} {', '.join(ids)}  "
+                f"(copy of {row['duplicate_of']}) {mark}",
+                highlight=False,
+            )

@@ -27,7 +27,9 @@ def parse_where(clauses: list[str]) -> dict[str, str | list[str]]:
 
 @handles_errors
 def similar(
-    content_id: Annotated[str, typer.Argument(help="The item to find others like, e.g. track:000042.")],
+    content_id: Annotated[
+        str, typer.Argument(help="The item to find others like, e.g. track:000042.")
+    ],
     signal: Annotated[str, typer.Option("--signal", help="A searchable signal, NAME@VERSION.")],
     k: Annotated[int, typer.Option("-k", help="How many neighbours.")] = 10,
     where: Annotated[

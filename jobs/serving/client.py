@@ -117,22 +117,13 @@ def fetch_remote(
     url: str, content_ids: list[str], refs: list[str] | None, service: str | None
 ) -> Fetched:
     """Ask a `feast serve` feature server (POST /get-online-features)."""
-    import httpx
 
     body: dict[str, Any] = {"entities": {JOIN_KEY: content_ids}, "full_feature_names": True}
     if refs is not None:
         body["features"] = refs
     else:
         body["feature_service"] = service
-    try:
-        reply = _http(url).post(f"{url.rstrip('/')}/get-online-features", json=body)
-    except httpx.HTTPError as exc:
-        raise OnlineStoreError(f"the feature server at {url} could not be reached: {exc}") from exc
-    if reply.status_code != 200:
-        # 4xx: the request is wrong and will stay wrong; 5xx: the server may recover.
-        error = FeatureRequestError if reply.status_code < 500 else OnlineStoreError
-        raise error(f"the feature server answered {reply.status_code}: {reply.text}")
-    payload = reply.json()
+    payload = post_json(url, "/get-online-features", body)
     names = payload["metadata"]["feature_names"]
     columns, times = {}, {}
     for name, result in zip(names, payload["results"], strict=True):
@@ -141,6 +132,22 @@ def fetch_remote(
         columns[name] = result["values"]
         times[name] = [_from_iso(t) for t in result["event_timestamps"]]
     return Fetched(columns, times)
+
+
+def post_json(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST to a feature server and return its JSON answer; a refusal becomes the error that
+    says whose mistake it is."""
+    import httpx
+
+    try:
+        reply = _http(url).post(f"{url.rstrip('/')}{path}", json=body)
+    except httpx.HTTPError as exc:
+        raise OnlineStoreError(f"the feature server at {url} could not be reached: {exc}") from exc
+    if reply.status_code != 200:
+        # 4xx: the request is wrong and will stay wrong; 5xx: the server may recover.
+        error = FeatureRequestError if reply.status_code < 500 else OnlineStoreError
+        raise error(f"the feature server answered {reply.status_code}: {reply.text}")
+    return reply.json()
 
 
 _STORES: dict[tuple[str, ...], FeatureStore] = {}

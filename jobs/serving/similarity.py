@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from features import JOIN_KEY, Signal, all_signals, get_signal
-from jobs.serving.client import Output, _http, _store, get_signals
-from jobs.serving.errors import FeatureRequestError, NotServedError, OnlineStoreError
+from jobs.serving.client import Output, _store, get_signals, post_json
+from jobs.serving.errors import FeatureRequestError, NotServedError
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -147,19 +147,10 @@ def _search_local(
 def _search_remote(
     url: str, feature: str, vector: list[float], k: int, filters: dict | None
 ) -> tuple[list[str], list[float]]:
-    import httpx
-
     body: dict[str, Any] = {"features": [feature], "query": vector, "top_k": k, "api_version": 2}
     if filters:
         body["filters"] = filters
-    try:
-        reply = _http(url).post(f"{url.rstrip('/')}/search", json=body)
-    except httpx.HTTPError as exc:
-        raise OnlineStoreError(f"the feature server at {url} could not be reached: {exc}") from exc
-    if reply.status_code != 200:
-        error = FeatureRequestError if reply.status_code < 500 else OnlineStoreError
-        raise error(f"the feature server answered {reply.status_code}: {reply.text}")
-    payload = reply.json()
+    payload = post_json(url, "/search", body)
     columns = dict(zip(payload["metadata"]["feature_names"], payload["results"], strict=True))
     ids = columns.get(JOIN_KEY, {}).get("values", [])
     return ids, columns.get("distance", {}).get("values", [])
