@@ -24,7 +24,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 from feast.types import String
 
-from feature_repo.vector_index import DISTANCE, Document, VectorIndex, vector_field
+from feature_repo.vector_index import DISTANCE, JOIN_KEY, Document, VectorIndex, vector_field
 
 LANGUAGE = "language"
 LANGUAGE_SIGNAL = "text_language@1"
@@ -129,15 +129,16 @@ class VectorIndexed:
             raise ValueError("this store searches by vector: give `query` (an embedding)")
         if not isinstance(top_k, int) or not 1 <= top_k <= MAX_K:
             raise ValueError(f"top_k must be an integer from 1 to {MAX_K}, not {top_k!r}")
-        in_index, languages = split_language(filters)
+        in_index, languages, left_out = split_filters(filters)
         # A few more than asked: an item deleted a moment ago may still be in a reader's view of
         # the index (it is already gone from the online store, and dropped below).
-        wanted = top_k + SLACK
+        wanted = top_k + SLACK + len(left_out)
         found = self._search(config, index, table, embedding, wanted, in_index, languages)
+        found = [doc for doc in found if _content_id(doc) not in left_out]
         # Feast 0.67 builds the response by pairing these rows with the entities sorted by key
         # (`utils._get_unique_entities_from_values`): rows in any other order would give one
         # item another's distance. Sorted by key, they pair right; callers sort by distance.
-        found.sort(key=lambda doc: doc[1].entity_values[0].string_val if doc[1] else "")
+        found.sort(key=_content_id)
         keys = [key for _, key, _ in found]
         served = super().online_read(config, table, keys, requested_features)  # type: ignore[misc]
         present = [
@@ -153,7 +154,7 @@ class VectorIndexed:
             if values is not None  # gone from the online store since the index answered
         ]
         nearest = sorted(present, key=lambda doc: doc[2][DISTANCE].float_val)[:top_k]
-        return sorted(nearest, key=lambda doc: doc[1].entity_values[0].string_val)
+        return sorted(nearest, key=_content_id)
 
     def _search(
         self,
@@ -189,34 +190,51 @@ class VectorIndexed:
         ]
 
 
-def split_language(filters: Filters) -> tuple[Filters, Callable[[str | None], bool] | None]:
-    """The filters the index runs, and a test of an item's language (None: no language filter).
+def split_filters(
+    filters: Filters,
+) -> tuple[Filters, Callable[[str | None], bool] | None, set[str]]:
+    """What the index runs, a test of an item's language (None: no language filter), and the
+    content IDs left out (`content_id ne …`, as a search by an item's ID leaves the item out).
 
     A language condition may stand alone or in a top-level `and`: an `or` mixing it with index
-    conditions would need the language of every item.
+    conditions would need the language of every item. Leaving IDs out is done on the answer, not
+    in the index: a `!=` prefilter would make the vector store scan every row.
     """
     if filters is None:
-        return None, None
+        return None, None, set()
     parts = (
         filters.filters
         if isinstance(filters, CompoundFilter) and filters.type == "and"
         else [filters]
     )
     on_language = [p for p in parts if isinstance(p, ComparisonFilter) and p.key == LANGUAGE]
-    rest = [p for p in parts if p not in on_language]
+    left_out = [
+        p
+        for p in parts
+        if isinstance(p, ComparisonFilter) and p.key == JOIN_KEY and p.type == "ne"
+        and isinstance(p.value, str)
+    ]  # fmt: skip
+    rest = [p for p in parts if p not in on_language and p not in left_out]
     if any(_mentions_language(p) for p in rest):
         raise ValueError("a language filter may only be combined with others by `and`")
-    if not on_language:
-        return filters, None
     tests = [_test(p) for p in on_language]
-    index_filters: Filters = (
-        None
-        if not rest
-        else rest[0]
-        if len(rest) == 1
-        else CompoundFilter(type="and", filters=rest)
-    )
-    return index_filters, lambda lang: all(t(lang) for t in tests)
+    language = (lambda lang: all(t(lang) for t in tests)) if tests else None
+    return _all_of(rest, filters), language, {str(p.value) for p in left_out}
+
+
+def _all_of(parts: list[ComparisonFilter | CompoundFilter], whole: Filters) -> Filters:
+    """`parts` and-ed, as few levels as it takes (`whole` itself when nothing was taken out)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(whole, CompoundFilter) and whole.filters == parts:
+        return whole
+    return CompoundFilter(type="and", filters=parts)
+
+
+def _content_id(doc: Document) -> str:
+    return doc[1].entity_values[0].string_val if doc[1] else ""
 
 
 def _mentions_language(f: ComparisonFilter | CompoundFilter) -> bool:

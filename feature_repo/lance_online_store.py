@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 
 import lancedb
 import pyarrow as pa
+import pydantic
 from feast import Entity
 from feast.feature_view import FeatureView
 from feast.field import Field
@@ -34,7 +35,8 @@ from feast.repo_config import FeastConfigBaseModel, RepoConfig
 from feast.type_map import feast_value_type_to_python_type
 from feast.types import Array, Bool, Float32, Float64, Int32, Int64, String
 from feast.utils import to_naive_utc
-from lancedb.index import BTree, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
+from lancedb.background_loop import LOOP
+from lancedb.index import Bitmap, BTree, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
 from pydantic import StrictStr
 
 TYPE = "feature_repo.lance_online_store.LanceOnlineStore"
@@ -78,6 +80,9 @@ class LanceOnlineStoreConfig(FeastConfigBaseModel):
     # recall (HNSW_SQ: 0.97 whatever ef), and the returned distances become exact.
     refine_factor: int | None = 2
     read_consistency_s: float = 1.0  # how stale another process's writes may look
+    # Low-cardinality columns that filters name (a content type): a bitmap index makes a
+    # filtered search read only the matching rows' bitmap (p50 13.5 → 7.5 ms at 100k rows).
+    bitmap_columns: list[str] = pydantic.Field(default_factory=list)
 
 
 def _literal(value: Any, column_type: pa.DataType) -> str:
@@ -183,6 +188,14 @@ class LanceOnlineStore(OnlineStore):
         self._db: lancedb.DBConnection | None = None
         self._uri: str | None = None
         self._tables: dict[str, lancedb.table.Table] = {}
+        # A table's schema is fixed from its creation; asking Lance for it each call costs a
+        # round trip to its background loop (a third of a search under py-spy).
+        self._schemas: dict[str, pa.Schema] = {}
+        # Searches go through Lance's async API on LanceDB's own background loop: the sync
+        # query builder re-reads the schema and checks blob columns on every query, which cost
+        # as much as the search itself (py-spy; p50 7.2 → 4.6 ms at 100k rows).
+        self._adb: lancedb.AsyncConnection | None = None
+        self._searched: dict[str, lancedb.AsyncTable] = {}
 
     def _connect(self, config: RepoConfig) -> lancedb.DBConnection:
         """One connection per store (and URI): it holds Lance's caches of index and metadata."""
@@ -193,8 +206,19 @@ class LanceOnlineStore(OnlineStore):
         if self._db is None or uri != self._uri:
             interval = timedelta(seconds=store.read_consistency_s)
             self._db = lancedb.connect(uri, read_consistency_interval=interval)
-            self._uri, self._tables = uri, {}
+            self._adb = LOOP.run(lancedb.connect_async(uri, read_consistency_interval=interval))
+            self._uri, self._tables, self._schemas, self._searched = uri, {}, {}, {}
         return self._db
+
+    def _search_table(self, config: RepoConfig, view: FeatureView) -> lancedb.AsyncTable | None:
+        """The view's table as the async API opens it, or None before its first write."""
+        name = self._name(config, view)
+        if name not in self._searched:
+            if self._open(config, view) is None:
+                return None
+            assert self._adb is not None
+            self._searched[name] = LOOP.run(self._adb.open_table(name))
+        return self._searched[name]
 
     @staticmethod
     def _name(config: RepoConfig, view: FeatureView) -> str:
@@ -210,6 +234,14 @@ class LanceOnlineStore(OnlineStore):
             except ValueError:  # Lance's "Table '…' was not found"
                 return None
         return self._tables[name]
+
+    def _schema(
+        self, config: RepoConfig, view: FeatureView, lance: lancedb.table.Table
+    ) -> pa.Schema:
+        name = self._name(config, view)
+        if name not in self._schemas:
+            self._schemas[name] = lance.schema
+        return self._schemas[name]
 
     def _create(
         self, config: RepoConfig, view: FeatureView, join_keys: Sequence[str]
@@ -249,7 +281,11 @@ class LanceOnlineStore(OnlineStore):
             first_key = next(iter(latest.values()))[0]
             join_keys = [c.name for c in table.entity_columns] or list(first_key.join_keys)
             lance = self._open(config, table) or self._create(config, table, join_keys)
-            features = [f for f in lance.schema if f.name not in (KEY, EVENT_TS, CREATED_TS)]
+            features = [
+                f
+                for f in self._schema(config, table, lance)
+                if f.name not in (KEY, EVENT_TS, CREATED_TS)
+            ]
             rows = []
             for hex_key, (key, values, event_ts, created_ts) in latest.items():
                 row = {f.name: _to_arrow(values.get(f.name), f.type) for f in features}
@@ -258,7 +294,7 @@ class LanceOnlineStore(OnlineStore):
                 rows.append({**row, KEY: hex_key, EVENT_TS: event_ts, CREATED_TS: created_ts})
             merge = lance.merge_insert(KEY).when_not_matched_insert_all()
             merge = merge.when_matched_update_all(where=f"target.{EVENT_TS} <= source.{EVENT_TS}")
-            merge.execute(pa.Table.from_pylist(rows, schema=lance.schema))
+            merge.execute(pa.Table.from_pylist(rows, schema=self._schema(config, table, lance)))
         if progress:
             progress(len(data))
 
@@ -272,7 +308,7 @@ class LanceOnlineStore(OnlineStore):
         lance = self._open(config, table)
         if lance is None:
             return [(None, None)] * len(entity_keys)
-        schema = lance.schema
+        schema = self._schema(config, table, lance)
         names = requested_features or [f.name for f in table.features]
         features = [name for name in names if name in schema.names]
         keys = [self._key(config, key) for key in entity_keys]
@@ -303,7 +339,7 @@ class LanceOnlineStore(OnlineStore):
         lance = self._open(config, table)
         if lance is None:
             return []
-        schema, store = lance.schema, config.online_store
+        schema, store = self._schema(config, table, lance), config.online_store
         field, metric = _vector_field(table, schema), _metric(table, distance_metric)
         dim = schema.field(field).type.list_size
         if len(embedding) != dim:
@@ -314,8 +350,12 @@ class LanceOnlineStore(OnlineStore):
             if name != KEY and schema.field(name).type in _PROTO_FIELD
         }
         features = [name for name in requested_features if name in schema.names]
+        searched = self._search_table(config, table)
+        assert searched is not None
         query = (
-            lance.search(list(embedding), vector_column_name=field)
+            searched.query()
+            .nearest_to(list(embedding))
+            .column(field)
             .distance_type(metric)
             .select([KEY, EVENT_TS, *features, "_distance"])
             .limit(top_k)
@@ -327,9 +367,9 @@ class LanceOnlineStore(OnlineStore):
             query = query.refine_factor(store.refine_factor)
         where = LanceFilterTranslator(filterable).translate(filters)
         if where:
-            query = query.where(where, prefilter=True)
+            query = query.where(where)  # a prefilter: k results whenever k rows match
         result = []
-        for row in query.to_arrow().to_pylist():
+        for row in LOOP.run(query.to_arrow()).to_pylist():
             values = _values(row, features, schema)
             values["distance"] = ValueProto(float_val=row["_distance"])
             key = deserialize_entity_key(
@@ -360,6 +400,9 @@ class LanceOnlineStore(OnlineStore):
         indexed = {column for index in lance.list_indices() for column in index.columns}
         if KEY not in indexed:
             lance.create_index(KEY, config=BTree())
+        for column in store.bitmap_columns:
+            if column not in indexed and column in lance.schema.names:
+                lance.create_index(column, config=Bitmap())
         field = _vector_field(table, lance.schema)
         if field not in indexed and lance.count_rows() >= store.index_min_rows:
             options: dict[str, Any] = {"distance_type": _metric(table, None)}
@@ -393,6 +436,8 @@ class LanceOnlineStore(OnlineStore):
         db = self._connect(config)
         for view in views:
             self._tables.pop(self._name(config, view), None)
+            self._schemas.pop(self._name(config, view), None)
+            self._searched.pop(self._name(config, view), None)
             with contextlib.suppress(ValueError, FileNotFoundError):  # never written
                 db.drop_table(self._name(config, view))
 

@@ -225,7 +225,8 @@ def _backend_config(index: VectorIndexConfig, dim: int) -> FeastConfigBaseModel:
     if index.type == "lance":
         from feature_repo.lance_online_store import LanceOnlineStoreConfig
 
-        return LanceOnlineStoreConfig(path=index.path, **index.options)
+        options = {"bitmap_columns": [CONTENT_TYPE], **index.options}
+        return LanceOnlineStoreConfig(path=index.path, **options)
     from feature_repo.milvus_online_store import MilvusOnlineStoreConfig
 
     # Feast's Milvus store sizes every vector field by one `embedding_dim`: each searchable view

@@ -178,7 +178,29 @@ def test_the_feature_server_answers_searches_and_refuses_malformed_ones(
             reply = httpx.post(f"{url}/search", json=body, timeout=10)
             assert 400 <= reply.status_code < 500, (body, reply.status_code, reply.text)
             assert reply.text
-        assert httpx.post(f"{url}/search", json=good, timeout=10).status_code == 200
+        answer = httpx.post(f"{url}/search", json=good, timeout=10)
+        assert answer.status_code == 200
+        columns = dict(zip(answer.json()["metadata"]["feature_names"], answer.json()["results"],
+                           strict=True))  # fmt: skip
+        assert set(columns["content_id"]["values"]) == {IDS[0], *exact(0, k=2)}  # itself first
+
+        asked = {"signal": EMBEDDING.ref, "content_id": IDS[9], "k": 3}
+        refused = [
+            ({}, 422),
+            ({**asked, "signal": "no_such@1"}, 400),
+            ({**asked, "signal": "text_tags@2"}, 400),
+            ({**asked, "vector": VECTORS[0].tolist()}, 400),
+            ({**asked, "k": 0}, 422),
+            ({**asked, "k": "ten"}, 422),
+            ({**asked, "colour": "red"}, 422),
+            ({**asked, "where": {"colour": "red"}}, 400),
+            ({**asked, "content_id": "track:missing"}, 404),
+            ({"signal": EMBEDDING.ref, "vector": [0.1, 0.2]}, 400),
+        ]
+        for body, status in refused:
+            reply = httpx.post(f"{url}/similar", json=body, timeout=10)
+            assert reply.status_code == status, (body, reply.status_code, reply.text)
+            assert reply.text
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -88,7 +88,7 @@ def fetch_local(
 
     from jobs.serving.store import online_store_errors
 
-    store = _store(settings)
+    store = shared_store(settings)
     with online_store_errors(settings, "reading signals"):
         for attempt in (1, 2):
             try:
@@ -162,9 +162,10 @@ def _http(url: str) -> httpx.Client:
     return httpx.Client(timeout=TIMEOUT_S)
 
 
-def _store(settings: Settings) -> FeatureStore:
+def shared_store(settings: Settings) -> FeatureStore:
     """One open Feast store per configuration and process: opening one reads the YAML and the
-    registry (milliseconds), which a per-call open would add to every lookup."""
+    registry (milliseconds), which a per-call open would add to every lookup. The feature server
+    serves from this one too, so its own endpoints and Feast's share caches and connections."""
     from jobs.serving.store import feature_store
 
     key = (str(settings.feature_store_yaml), settings.lake_uri, settings.redis_url)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from jobs.serving.store import feature_store
+from jobs.serving.client import shared_store
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def serving_app(settings: Settings, registry_ttl_sec: int = REGISTRY_TTL_S) -> F
         str_to_auth_manager_type,
     )
 
-    store = feature_store(settings)
+    from jobs.serving.similar_route import add_similar_route
+
+    store = shared_store(settings)
     auth_type = str_to_auth_manager_type(store.config.auth_config.type)
     init_security_manager(auth_type=auth_type, fs=store)
     init_auth_manager(
@@ -53,6 +55,7 @@ def serving_app(settings: Settings, registry_ttl_sec: int = REGISTRY_TTL_S) -> F
 
     app.add_exception_handler(ValueError, bad_request)
     app.add_exception_handler(KeyError, bad_request)
+    add_similar_route(app, settings)
     # The registry, protobufs and FastAPI's models are long-lived: out of the collector's way,
     # so that full collections stop pausing requests (a p99 effect).
     gc.collect()

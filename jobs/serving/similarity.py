@@ -5,10 +5,12 @@
     rows = similar("episode:000007", signal="text_embedding@2", where={"language": "de"},
                    url="http://features:6566", output="dicts")                       # feature server
 
-Both go through Feast's own document retrieval (`retrieve_online_documents_v2`, `POST /search`
-of `feast serve`): by content ID the item's own vector is read from the online store first, then
-searched for, the item itself left out. One row per neighbour, nearest first: `content_id`,
-`distance` (the signal's metric: 1 − cosine, or squared L2), `rank` from 1.
+Both go through Feast's own document retrieval (`retrieve_online_documents_v2`): by content ID
+the item's own vector is read from the online store first, then searched for, the item itself
+left out. Over HTTP that runs inside the server (`POST /similar` of `signals serve`, one round
+trip); Feast's own `POST /search` answers a search by vector from any Feast client. One row per
+neighbour, nearest first: `content_id`, `distance` (the signal's metric: 1 − cosine, or squared
+L2), `rank` from 1.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from features import JOIN_KEY, Signal, all_signals, get_signal
-from jobs.serving.client import Output, _store, get_signals, post_json
+from jobs.serving.client import Output, fetch_local, post_json, shared_store
 from jobs.serving.errors import FeatureRequestError, NotServedError
 from jobs.settings import Settings
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FILTER_KEYS = ("content_type", "language")
+MAX_K = 1000
 SCHEMA = pa.schema(
     [pa.field(JOIN_KEY, pa.string()), pa.field("distance", pa.float32()), ("rank", pa.int32())]
 )
@@ -49,32 +52,60 @@ def similar(
     Why a function beside `get_signals`: "more like this" is the question product teams compute
     embeddings for; answered here, from the same store and server, no team keeps its own index.
     """
-    chosen = searchable(signal)
-    if (content_id is None) == (vector is None):
-        raise FeatureRequestError("give a content ID or a vector to search from, not both")
-    if not isinstance(k, int) or not 1 <= k <= 1000:
-        raise FeatureRequestError(f"k must be an integer from 1 to 1000, not {k!r}")
-    if vector is None:
-        vector = _own_vector(str(content_id), chosen, url, settings)
-    filters = feast_filters(where or {}, exclude=content_id)
-    assert chosen.searchable is not None
-    feature = f"{chosen.feature_view_name}:{chosen.searchable.feature}"
     if url is None:
-        found = _search_local(settings or Settings.from_env(), feature, list(vector), k, filters)
+        table = nearest(settings or Settings.from_env(), signal, content_id, vector, k, where)
     else:
-        found = _search_remote(url, feature, list(vector), k, filters)
-    # Feast's response lists the entities in its own order, not the search's.
-    pairs = sorted(zip(*found, strict=True), key=lambda pair: pair[1])
-    ids, distances = [p[0] for p in pairs], [p[1] for p in pairs]
-    table = pa.table(
-        {JOIN_KEY: list(ids), "distance": list(distances), "rank": list(range(1, len(ids) + 1))},
-        schema=SCHEMA,
-    )
+        check_request(signal, content_id, vector, k)
+        table = _similar_remote(url, signal, content_id, vector, k, where)
     if output == "arrow":
         return table
     if output == "pandas":
         return table.to_pandas()
     return table.to_pylist()
+
+
+def check_request(
+    signal: str, content_id: str | None, vector: Sequence[float] | None, k: int
+) -> Signal:
+    """The searchable signal, once the request is one that can be answered."""
+    chosen = searchable(signal)
+    if (content_id is None) == (vector is None):
+        raise FeatureRequestError("give a content ID or a vector to search from, not both")
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise FeatureRequestError(f"k must be an integer from 1 to {MAX_K}, not {k!r}")
+    return chosen
+
+
+def nearest(
+    settings: Settings,
+    signal: str,
+    content_id: str | None,
+    vector: Sequence[float] | None,
+    k: int,
+    where: Mapping[str, Any] | None,
+) -> pa.Table:
+    """`similar` on this process's store: what the local client and the server's `/similar` run.
+
+    By content ID, the item's own vector is read from the online store and the search, Feast's
+    `retrieve_online_documents_v2`, leaves the item out.
+    """
+    chosen = check_request(signal, content_id, vector, k)
+    assert chosen.searchable is not None
+    if vector is None:
+        vector = _own_vector(settings, str(content_id), chosen)
+    filters = feast_filters(where or {}, exclude=content_id)
+    feature = f"{chosen.feature_view_name}:{chosen.searchable.feature}"
+    found = _search(settings, feature, list(vector), k, filters)
+    # Feast's response lists the entities in its own order, not the search's.
+    pairs = sorted(zip(*found, strict=True), key=lambda pair: pair[1])
+    return pa.table(
+        {
+            JOIN_KEY: [p[0] for p in pairs],
+            "distance": [p[1] for p in pairs],
+            "rank": list(range(1, len(pairs) + 1)),
+        },
+        schema=SCHEMA,
+    )
 
 
 def searchable(ref: str) -> Signal:
@@ -107,23 +138,20 @@ def feast_filters(where: Mapping[str, Any], exclude: str | None) -> dict[str, An
     return parts[0] if len(parts) == 1 else {"type": "and", "filters": parts}
 
 
-def _own_vector(
-    content_id: str, signal: Signal, url: str | None, settings: Settings | None
-) -> list[float]:
+def _own_vector(settings: Settings, content_id: str, signal: Signal) -> list[float]:
     assert signal.searchable is not None
-    column = f"{signal.feature_view_name}__{signal.searchable.feature}"
-    (row,) = get_signals(
-        [content_id], signals=[signal.ref], url=url, settings=settings, output="dicts"
-    )
-    if row.get(column) is None:
+    ref = f"{signal.feature_view_name}:{signal.searchable.feature}"
+    fetched = fetch_local(settings, [content_id], [ref], None)
+    (value,) = fetched.columns[ref.replace(":", "__")]
+    if value is None:
         raise NotServedError(
             f"{content_id} has no {signal.ref} served",
             hint="is the ID right, and has `signals materialize` run since it was computed?",
         )
-    return row[column]
+    return value
 
 
-def _search_local(
+def _search(
     settings: Settings, feature: str, vector: list[float], k: int, filters: dict | None
 ) -> tuple[list[str], list[float]]:
     from feast.filter_models import ComparisonFilter, CompoundFilter
@@ -133,7 +161,7 @@ def _search_local(
 
     model = TypeAdapter(ComparisonFilter | CompoundFilter)
     parsed = model.validate_python(filters) if filters else None
-    store = _store(settings)
+    store = shared_store(settings)
     with online_store_errors(settings, "searching"):
         try:
             response = store.retrieve_online_documents_v2(
@@ -144,13 +172,22 @@ def _search_local(
     return response.get(JOIN_KEY, []), response.get("distance", [])
 
 
-def _search_remote(
-    url: str, feature: str, vector: list[float], k: int, filters: dict | None
-) -> tuple[list[str], list[float]]:
-    body: dict[str, Any] = {"features": [feature], "query": vector, "top_k": k, "api_version": 2}
-    if filters:
-        body["filters"] = filters
-    payload = post_json(url, "/search", body)
-    columns = dict(zip(payload["metadata"]["feature_names"], payload["results"], strict=True))
-    ids = columns.get(JOIN_KEY, {}).get("values", [])
-    return ids, columns.get("distance", {}).get("values", [])
+def _similar_remote(
+    url: str,
+    signal: str,
+    content_id: str | None,
+    vector: Sequence[float] | None,
+    k: int,
+    where: Mapping[str, Any] | None,
+) -> pa.Table:
+    """One round trip to the server's `/similar` (its own-vector lookup and search in-process):
+    a client-side lookup and then `/search` would cost two, and carry every neighbour's vector."""
+    body: dict[str, Any] = {"signal": signal, "k": k}
+    if content_id is not None:
+        body["content_id"] = content_id
+    if vector is not None:
+        body["vector"] = list(vector)
+    if where:
+        body["where"] = {key: v if isinstance(v, str) else list(v) for key, v in where.items()}
+    rows = post_json(url, "/similar", body)["results"]
+    return pa.Table.from_pylist(rows, schema=SCHEMA)
