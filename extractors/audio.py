@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 from typing import IO, Any, ClassVar
 
 import av
@@ -96,16 +97,20 @@ class AudioStream:
 
         Reading to the end checks the file against its own header: fewer samples than it
         declares, or none at all, is a truncated file and raises `MediaError`. A read that stops
-        at `max_seconds` cannot tell, unless the decoder itself fails before.
+        at `max_seconds` cannot tell, unless the decoder itself fails before. Every block is
+        finite: one with a NaN or an infinity raises `MediaError` before it is yielded.
         """
         limit = None if max_seconds is None else round(max_seconds * self.rate)
         source = self._soundfile_blocks() if self._file is not None else self._ffmpeg_blocks()
         try:
             for block in source:
                 if limit is not None and self.decoded + len(block) >= limit:
-                    yield block[: limit - self.decoded]
+                    block = block[: limit - self.decoded]
+                    self._refuse_non_finite(block, source, limit)
+                    yield block
                     self.decoded = limit
                     return
+                self._refuse_non_finite(block, source, limit)
                 self.decoded += len(block)
                 yield block
         except (sf.LibsndfileError, av.FFmpegError) as exc:
@@ -117,6 +122,33 @@ class AudioStream:
                 f"{self.decoded / self.rate:.1f} s ({reason})"
             ) from None
         self._check_complete()
+
+    def _refuse_non_finite(
+        self, block: np.ndarray, rest: Iterator[np.ndarray], limit: int | None
+    ) -> None:
+        """Raise `MediaError` when `block` holds a NaN or an infinity, counting them up to `limit`.
+
+        Why here: every audio extractor reads its samples through `blocks`, and a NaN or an
+        infinity passes no level gate, so the measures would call the file silent, or store NaN
+        and infinite features, instead of saying what is wrong with it. The rest of the stream is
+        read only to count, so that the reason says how much of the file is broken.
+        """
+        if np.isfinite(block).all():
+            return
+        nan = inf = 0
+        frames = self.decoded
+        for piece in chain([block], rest):
+            if limit is not None:
+                piece = piece[: max(0, limit - frames)]
+            nan += int(np.isnan(piece).sum())
+            inf += int(np.isinf(piece).sum())
+            frames += len(piece)
+            if limit is not None and frames >= limit:
+                break
+        raise MediaError(
+            f"audio holds non-finite samples: {nan:,} NaN, {inf:,} Inf of "
+            f"{frames * self.channels:,} decoded from {self.uri}"
+        )
 
     def _check_complete(self) -> None:
         if self.decoded == 0:

@@ -1,4 +1,5 @@
-"""Audio DSP in numpy/scipy: what the audio signals measure, on float32 sample blocks.
+"""Audio DSP in numpy/scipy: what the audio signals measure, on finite float32 sample blocks
+(`extractors.audio` refuses a file holding NaN or Inf before its samples reach these).
 
 No I/O and no learned weights. Whole-file measures (loudness, true peak, levels) are accumulators
 fed block by block, so a two-hour audiobook never sits in memory; measures that need only a window

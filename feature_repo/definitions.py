@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.data_format import DeltaFormat
+from feast.permissions.permission import Permission
 from feast.types import Array, Bool, FeastType, Float32, Int64, String
 
+from feature_repo.permissions import read_permissions
 from features import ENTITY_NAME, JOIN_KEY, FeatureType, Signal, all_signals, consumer_groups
 
 # Relative to the lake: the offline store joins it to $SIGNALS_LAKE_URI or its `lake_uri`.
@@ -115,27 +117,29 @@ def feature_services(views: dict[str, FeatureView]) -> dict[str, FeatureService]
 
 FEATURE_VIEWS = feature_views()
 FEATURE_SERVICES = feature_services(FEATURE_VIEWS)
+PERMISSIONS = read_permissions(FEATURE_SERVICES)
 
 
-def repo_objects() -> list[Entity | FeatureView | FeatureService]:
+def repo_objects() -> list[Entity | FeatureView | FeatureService | Permission]:
     """Everything this repository registers, for `FeatureStore.apply` from Python (the jobs):
     built from the declarations as they are now, so a declaration file added to this process
     (`SIGNALS_DECLARATIONS`) after the module was imported is registered too."""
     views = feature_views()
-    return [content, *views.values(), *feature_services(views).values()]
+    services = feature_services(views)
+    return [content, *views.values(), *services.values(), *read_permissions(services)]
 
 
-def _expose(objects: list[FeatureView | FeatureService]) -> None:
+def _expose(objects: list[FeatureView | FeatureService | Permission]) -> None:
     # `feast apply` scans module attributes, not containers; a name clash must not hide an object.
     namespace = globals()
     seen: set[str] = set()
     for obj in objects:
         previous = namespace.get(obj.name)
-        stale = isinstance(previous, FeatureView | FeatureService)  # left by a module reload
+        stale = isinstance(previous, FeatureView | FeatureService | Permission)  # a reload's
         if obj.name in seen or (previous is not None and not stale):
             raise ValueError(f"definitions: the name '{obj.name}' is taken twice")
         seen.add(obj.name)
         namespace[obj.name] = obj
 
 
-_expose([*FEATURE_VIEWS.values(), *FEATURE_SERVICES.values()])
+_expose([*FEATURE_VIEWS.values(), *FEATURE_SERVICES.values(), *PERMISSIONS])

@@ -12,7 +12,8 @@ class SnapshotNotFoundError(SignalsError):
 
 
 class QuarantineThresholdError(SignalsError):
-    """Too many rows failed: a systematic failure lands nothing in the signal table."""
+    """Too many rows failed (over the share threshold, and at least the minimum count): a
+    systematic failure lands nothing in the signal table."""
 
 
 class NotServedError(SignalsError):
@@ -25,3 +26,16 @@ class OnlineStoreError(SignalsError):
 
 class CommitConflictError(SignalsError):
     """Concurrent writers kept winning the race for a table's next version."""
+
+
+class CredentialInJobError(SignalsError):
+    """A credential would travel in a Ray job's runtime environment, which anyone who can read
+    the cluster's job info (the dashboard, `ray job list`) reads as well."""
+
+    hint = (
+        "give the cluster its own credentials instead: a Kubernetes Secret mounted on the head "
+        "and every worker (envFrom, as infra/k8s/raycluster.yaml mounts content-signals-s3), the "
+        "nodes' IAM role or workload identity, or variables set where each `ray start` runs; as "
+        "AWS_* variables, not in the cluster's SIGNALS_STORAGE_OPTIONS, which a submitted job's "
+        "own options replace"
+    )

@@ -38,7 +38,11 @@ class Settings:
     ray_object_store_mb: int | None = None
     # Items per partition of the near-duplicates job: what one of its tasks holds.
     near_duplicates_partition_items: int = 25_000
+    # A run fails as systematic (lands nothing) when more than `quarantine_threshold` of its rows
+    # are quarantined and at least `quarantine_min_rows` of them: one bad file in a small daily
+    # run is a large share of few rows, while a broken extractor fails many rows.
     quarantine_threshold: float = 0.05
+    quarantine_min_rows: int = 10
     online_store: str = "sqlite"  # or "redis": which feature_store*.yaml of the repository
     redis_url: str = "localhost:6379"  # Feast's connection string: host:port[,db=0,password=…]
     materialize_engine: str = "local"  # or "ray": Feast's Ray compute engine, on `ray_address`
@@ -59,6 +63,14 @@ class Settings:
     vector_store: str | None = None
     vector_uri: str | None = None
     vector_path: str | None = None
+    # Access control of the feature server (`signals serve`): "none" on a laptop, "oidc" on a
+    # cluster — Feast's OIDC auth: bearer tokens checked against the issuer's keys, the token's
+    # roles against the repository's permissions (`feature_repo/permissions.py`).
+    auth: str = "none"
+    oidc_discovery_url: str | None = None
+    oidc_client_id: str | None = None  # Keycloak puts roles under resource_access.<client>.roles
+    oidc_audience: str | None = None
+    token: str | None = None  # the bearer token a client sends to a feature server
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -93,10 +105,18 @@ class Settings:
             quarantine_threshold=float(
                 env.get("SIGNALS_QUARANTINE_THRESHOLD", base.quarantine_threshold)
             ),
+            quarantine_min_rows=int(
+                env.get("SIGNALS_QUARANTINE_MIN_ROWS", base.quarantine_min_rows)
+            ),
             training_set_engine=env.get("SIGNALS_TRAINING_SET_ENGINE", base.training_set_engine),
             vector_store=env.get("SIGNALS_VECTOR_STORE") or None,
             vector_uri=env.get("SIGNALS_VECTOR_URI") or None,
             vector_path=env.get("SIGNALS_VECTOR_PATH") or None,
+            auth=env.get("SIGNALS_AUTH") or base.auth,
+            oidc_discovery_url=env.get("SIGNALS_OIDC_DISCOVERY_URL") or None,
+            oidc_client_id=env.get("SIGNALS_OIDC_CLIENT_ID") or None,
+            oidc_audience=env.get("SIGNALS_OIDC_AUDIENCE") or None,
+            token=env.get("SIGNALS_TOKEN") or None,
             drift=DriftThresholds(
                 psi=float(env.get("SIGNALS_DRIFT_PSI", base.drift.psi)),
                 ks=float(env.get("SIGNALS_DRIFT_KS", base.drift.ks)),

@@ -361,6 +361,11 @@ def broken_batch(
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
         return str(path)
 
+    def spoilt(name: str, where: slice | int, value: float | list[float]) -> str:
+        samples = clip.copy()
+        samples[where] = value
+        return write(root / name, samples, rate, "WAV", "FLOAT")  # float WAV keeps NaN and Inf
+
     png = root / "cover.wav"
     Image.new("RGB", (32, 32), (200, 30, 30)).save(png, format="PNG")
     (root / "empty.flac").write_bytes(b"")
@@ -373,6 +378,9 @@ def broken_batch(
         (str(png), "not audio"),
         (write(root / "silence.flac", np.zeros((rate * 3, 2), np.float32), rate), "silent audio"),
         (str(root / "nowhere.ogg"), "media not found"),
+        (spoilt("nan.wav", np.s_[:], np.nan), "264,600 NaN, 0 Inf of 264,600"),
+        (spoilt("some-nan.wav", np.s_[rate : 2 * rate], np.nan), "44,100 NaN, 0 Inf"),
+        (spoilt("inf.wav", rate, [np.inf, -np.inf]), "0 NaN, 2 Inf"),
         (None, "no audio_uri"),
         (write(root / "good.ogg", clip, rate, "OGG", "VORBIS"), None),
     ]
@@ -392,6 +400,7 @@ def test_bad_media_become_error_rows_and_the_rest_of_the_batch_is_computed(
             assert all(row[name] is not None for name in features if name != "tempo_bpm")
         else:
             assert row["error"] is not None and reason in row["error"], (uri, row["error"])
+            assert reason == "silent audio" or "silent" not in row["error"], row["error"]
             assert all(row[name] is None for name in features)
             if uri:
                 assert Path(uri).name in row["error"] or reason == "silent audio"

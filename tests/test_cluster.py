@@ -1,5 +1,7 @@
 """The extract job on a real two-node Ray cluster, submitted as a Ray job (`ray job submit`, then
-`signals submit`): work runs on both nodes, and the Delta table holds what the extractor computes."""
+`signals submit`): work runs on both nodes, and the Delta table holds what the extractor computes.
+No credential of the submitter's settings reaches the job's runtime environment, which Ray shows
+to every reader of the job info (the last tests here need no cluster)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 from ray_cluster import BIN, LocalRayCluster
+from typer.testing import CliRunner
 
 from extractors.text import TextQuality
 from features import get_signal
-from jobs.pipeline.submit import UPLOAD_EXCLUDES
+from jobs.cli import app
+from jobs.errors import CredentialInJobError
+from jobs.pipeline.submit import UPLOAD_EXCLUDES, is_secret_name, runtime_env
+from jobs.pipeline.submit import job_env as build_job_env
 from jobs.sample import write_sample_catalog
 from jobs.settings import PROJECT_ROOT
 
@@ -27,6 +33,11 @@ ITEMS = 40
 # One actor per node: an actor takes 2 of a node's 3 CPUs, so the pool of two must span both
 # nodes, and the CPU left on each node runs the read tasks.
 RESOURCES = ["--actors", "2", "--cpus-per-actor", "2", "--batch-size", "5"]
+# Credentials as a submitter's shell may hold them (AWS's documented example keys), and the
+# object-store options that are none.
+KEY_ID, SECRET_KEY = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+PUBLIC_OPTIONS = {"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+                  "AWS_ALLOW_HTTP": "true"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +132,30 @@ def test_signals_submit_streams_the_logs_and_exits_as_the_job_did(
     cluster: LocalRayCluster, job_env: dict[str, str]
 ) -> None:
     submit = [str(BIN / "signals"), "submit", "--address", cluster.dashboard_url]
-    again = run([*submit, "extract", SIGNAL.ref, *RESOURCES], job_env)
+    # The shell holds object-store keys and an API key: they stay behind, the rest travels.
+    options = {"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": KEY_ID,
+               "AWS_SECRET_ACCESS_KEY": SECRET_KEY}  # fmt: skip
+    shell = {**job_env, "SIGNALS_STORAGE_OPTIONS": json.dumps(options),
+             "SIGNALS_LLM_API_KEY": "sk-" + SECRET_KEY}  # fmt: skip
+    again = run([*submit, "extract", SIGNAL.ref, *RESOURCES], shell)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     # The job's own output, streamed: the run table of an incremental rerun (nothing changed).
     row = next(line for line in again.stdout.splitlines() if line.strip().startswith(SIGNAL.ref))
     _signal, _run, read, _unchanged, _skipped, extracted, *_, status = row.split()
     assert (read, extracted, status) == (str(ITEMS), "0", "succeeded"), row
     assert "SUCCEEDED" in again.stderr
+    assert "not forwarded to the job: AWS_ACCESS_KEY_ID in SIGNALS_STORAGE_OPTIONS" in again.stderr
+
+    # What anyone who reads the cluster's job info sees.
+    from ray.job_submission import JobSubmissionClient
+
+    job_id = again.stdout.split("as Ray job ", 1)[1].split()[0]
+    seen = JobSubmissionClient(cluster.dashboard_url).get_job_info(job_id).runtime_env
+    env_vars = seen["env_vars"]
+    assert json.loads(env_vars["SIGNALS_STORAGE_OPTIONS"]) == {"AWS_REGION": "us-east-1"}
+    assert env_vars["SIGNALS_LAKE_URI"] == job_env["SIGNALS_LAKE_URI"]
+    assert "SIGNALS_LLM_API_KEY" not in env_vars
+    assert KEY_ID not in json.dumps(seen) and SECRET_KEY not in json.dumps(seen)
 
     failed = run([*submit, "extract", "no_such_signal@1"], job_env)
     assert failed.returncode == 1
@@ -326,3 +354,124 @@ def test_the_ray_training_set_engine_joins_on_both_nodes_as_the_local_engine_doe
     got = sorted(pq.read_table(out).to_pylist(), key=lambda r: r["label"])
     assert got == expected and local.rows == len(got)
     assert sum(r["audio_loudness_v1__integrated_lufs"] is not None for r in got) == 2 * len(ids)
+
+
+# --- credentials stay on the cluster side (no cluster needed) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "aws_secret_access_key",
+     "azure_storage_account_key", "azure_storage_sas_key", "sasToken", "GOOGLE_APPLICATION_CREDENTIALS",
+     "key", "secret", "SIGNALS_LLM_API_KEY", "password"],
+)  # fmt: skip
+def test_names_of_credentials_are_told_apart(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["AWS_REGION", "aws_region", "AWS_ENDPOINT_URL", "endpoint_url", "AWS_ALLOW_HTTP", "allow_http",
+     "SIGNALS_LLM_MAX_TOKENS", "SIGNALS_LLM_BASE_URL", "SIGNALS_LAKE_URI", "SIGNALS_REDIS_URL"],
+)  # fmt: skip
+def test_other_names_are_not_credentials(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+def test_storage_options_without_secrets_travel_as_they_are() -> None:
+    """(a) Region, endpoint and allow_http reach the job unchanged, with nothing to say."""
+    environ = {
+        "SIGNALS_STORAGE_OPTIONS": json.dumps(PUBLIC_OPTIONS),
+        "SIGNALS_LAKE_URI": "s3://b/l",
+    }
+    forwarded = build_job_env([], environ=environ)
+    env_vars = runtime_env(forwarded.env, upload=False)["env_vars"]
+    assert env_vars == environ
+    assert json.loads(env_vars["SIGNALS_STORAGE_OPTIONS"]) == PUBLIC_OPTIONS
+    assert forwarded.notice == ""
+
+
+def test_forwarded_settings_lose_their_credentials_and_keep_the_rest() -> None:
+    environ = {
+        "SIGNALS_STORAGE_OPTIONS": json.dumps(
+            {**PUBLIC_OPTIONS, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+        ),
+        "SIGNALS_LLM_API_KEY": "sk-" + SECRET_KEY,
+        "SIGNALS_LLM_MAX_TOKENS": "400",
+        "SIGNALS_REDIS_URL": "redis:6379,db=0,password=hunter2",
+        "SIGNALS_LAKE_URI": "s3://content/lake",
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,  # not a setting: never forwarded
+    }
+    forwarded = build_job_env([], environ=environ)
+    assert json.loads(forwarded.env["SIGNALS_STORAGE_OPTIONS"]) == PUBLIC_OPTIONS
+    assert forwarded.env["SIGNALS_LLM_MAX_TOKENS"] == "400"
+    assert forwarded.env["SIGNALS_LAKE_URI"] == "s3://content/lake"
+    assert not {"SIGNALS_LLM_API_KEY", "SIGNALS_REDIS_URL", "AWS_SECRET_ACCESS_KEY"} & set(
+        forwarded.env
+    )
+    assert forwarded.withheld == [
+        "AWS_ACCESS_KEY_ID in SIGNALS_STORAGE_OPTIONS",
+        "AWS_SECRET_ACCESS_KEY in SIGNALS_STORAGE_OPTIONS",
+        "SIGNALS_LLM_API_KEY",
+        "password=… in SIGNALS_REDIS_URL",
+    ]
+    # Only secrets: the variable stays behind whole, so the cluster's own options apply.
+    only_keys = {"SIGNALS_STORAGE_OPTIONS": json.dumps({"AWS_SECRET_ACCESS_KEY": SECRET_KEY})}
+    assert build_job_env([], environ=only_keys).env == {}
+
+
+def test_no_value_of_a_credential_reaches_the_runtime_environment() -> None:
+    """(c) Whatever names they hide under, no secret's value is in what Ray would store."""
+    token = "ghp_r3kHV4bDYLL8EcyCZHbCZ5dvpFDO1jrbQJyU"
+    secrets = [KEY_ID, SECRET_KEY, "hunter2", "s3cr3t", token, "ASIAY34FZKBOKMUTVV7A"]
+    environ = {
+        "SIGNALS_STORAGE_OPTIONS": json.dumps(
+            {**PUBLIC_OPTIONS, "aws_access_key_id": KEY_ID, "aws_secret_access_key": SECRET_KEY,
+             "aws_session_token": token, "profile_hint": "ASIAY34FZKBOKMUTVV7A"}
+        ),
+        "SIGNALS_REDIS_URL": "redis:6379,password=hunter2",
+        "SIGNALS_VECTOR_URI": "http://root:s3cr3t@milvus:19530",
+        "SIGNALS_LLM_BASE_URL": f"https://llm.example/v1?token={token}",
+        "SIGNALS_VECTOR_PATH": f"/cache/{token}",
+        "SIGNALS_LAKE_URI": "s3://content/lake",
+    }  # fmt: skip
+    runtime = json.dumps(runtime_env(build_job_env([], environ=environ).env, upload=True))
+    assert not [s for s in secrets if s in runtime]
+    assert "us-east-1" in runtime and "s3://content/lake" in runtime
+
+
+def test_a_credential_given_explicitly_is_refused_and_nothing_is_submitted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """(b) `--env` with a secret: exit 1, no traceback, a hint to put it on the cluster, and the
+    job API is never called."""
+    import ray.job_submission
+
+    clients: list[str] = []
+    monkeypatch.setattr(ray.job_submission, "JobSubmissionClient", clients.append)
+    for extra in (f"AWS_SECRET_ACCESS_KEY={SECRET_KEY}",
+                  "SIGNALS_STORAGE_OPTIONS=" + json.dumps({"AWS_SECRET_ACCESS_KEY": SECRET_KEY}),
+                  f"SIGNALS_LAKE_URI=s3://{KEY_ID}@bucket/lake"):  # fmt: skip
+        result = CliRunner().invoke(app, ["submit", "--no-upload", "--env", extra, "extract"])
+        said = " ".join(result.output.split())
+        assert result.exit_code == 1, said
+        assert "would be readable in the Ray job's info" in said
+        assert "Kubernetes Secret mounted on the head and every worker" in said
+        assert "IAM role" in said
+        assert "Traceback" not in said and SECRET_KEY not in said and KEY_ID not in said
+    assert clients == []
+
+
+def test_submit_refuses_an_environment_holding_a_credential(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last guard, for callers that build the environment themselves."""
+    import ray.job_submission
+
+    from jobs.pipeline.submit import submit
+
+    clients: list[str] = []
+    monkeypatch.setattr(ray.job_submission, "JobSubmissionClient", clients.append)
+    with pytest.raises(CredentialInJobError, match="AWS_SECRET_ACCESS_KEY"):
+        submit("http://127.0.0.1:1", "extract", [], env={"AWS_SECRET_ACCESS_KEY": SECRET_KEY})
+    assert clients == []

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+import soundfile as sf
 from deltalake import DeltaTable, write_deltalake
 from typer.testing import CliRunner
 
@@ -21,6 +22,7 @@ from jobs.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 SIGNAL = get_signal("text_embedding@1")
+LOUDNESS = get_signal("audio_loudness@1")
 
 
 def _clean_rows(items: int, seed: int) -> pa.Table:
@@ -38,6 +40,24 @@ def _catalog(items: int = 60) -> pa.Table:
 
 def _write_snapshot(settings: Settings, table: pa.Table) -> None:
     write_deltalake(settings.default_snapshot_uri, table, mode="overwrite")
+
+
+def _daily_run(settings: Settings) -> tuple[list[str], str]:
+    """A small daily run: a snapshot of 3 tracks with their audio, the second file cut in half.
+    Returns the content IDs and the corrupt one's."""
+    media = Path(settings.media_dir)
+    media.mkdir(parents=True)
+    rate = 16_000
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * rate) / rate)
+    rows = _clean_rows(3, seed=3).to_pylist()
+    for row in rows:
+        path = media / f"{row['content_id'].replace(':', '_')}.wav"
+        sf.write(path, tone, rate)
+        row["audio_uri"] = str(path)
+    cut = Path(rows[1]["audio_uri"])
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    _write_snapshot(settings, pa.Table.from_pylist(rows, schema=CATALOG_SCHEMA))
+    return [row["content_id"] for row in rows], rows[1]["content_id"]
 
 
 def test_extract_commits_good_rows_once_and_quarantines_bad_ones_with_reasons(
@@ -95,15 +115,37 @@ def test_a_retried_run_id_that_already_committed_writes_nothing(settings: Settin
     assert table.to_pyarrow_table().num_rows == first.extracted
 
 
-def test_a_systematic_failure_lands_nothing_in_the_signal_table(settings: Settings) -> None:
-    _write_snapshot(settings, _catalog(20))
-    with pytest.raises(QuarantineThresholdError) as info:
-        run_extract(settings, ExtractRequest(signal=SIGNAL.ref, quarantine_threshold=0.05))
-    message = info.value.render()
-    assert "2 of 20 rows quarantined" in message
-    assert "empty text" in message
-    assert not Path(settings.signal_uri(SIGNAL.storage_name), "_delta_log").exists()
-    assert DeltaTable(settings.quarantine_uri(SIGNAL.storage_name)).to_pyarrow_table().num_rows == 2
+def test_a_small_run_with_one_corrupt_file_lands_its_good_rows(settings: Settings) -> None:
+    ids, corrupt = _daily_run(settings)
+    record = run_extract(settings, ExtractRequest(signal=LOUDNESS.ref))  # 1 of 3 is over 5 %
+    assert (record.read, record.extracted, record.quarantined) == (3, 2, 1)
+    assert record.status == "succeeded"
+    rows = DeltaTable(settings.signal_uri(LOUDNESS.storage_name)).to_pyarrow_table()
+    assert sorted(rows.column("content_id").to_pylist()) == sorted(set(ids) - {corrupt})
+    quarantine = DeltaTable(settings.quarantine_uri(LOUDNESS.storage_name)).to_pyarrow_table()
+    assert quarantine.column("content_id").to_pylist() == [corrupt]
+    assert quarantine.column("reason").to_pylist()[0].startswith("truncated audio: ")
+
+
+@pytest.mark.parametrize("lowered_by", ["setting", "flag"])
+def test_a_systematic_failure_lands_nothing_in_the_signal_table(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, lowered_by: str
+) -> None:
+    _, corrupt = _daily_run(settings)
+    if lowered_by == "setting":
+        monkeypatch.setenv("SIGNALS_QUARANTINE_MIN_ROWS", "1")
+        with pytest.raises(QuarantineThresholdError) as info:
+            run_extract(Settings.from_env(), ExtractRequest(signal=LOUDNESS.ref))
+        message = info.value.render()
+    else:
+        result = CliRunner().invoke(app, ["extract", LOUDNESS.ref, "--quarantine-min-rows", "1"])
+        assert result.exit_code == 1, result.output
+        message = " ".join(result.output.split())  # as one line, whatever the terminal wraps
+    assert "1 of 3 rows quarantined (33.3% > threshold 5.0%, count 1 >= minimum 1)" in message
+    assert "truncated audio" in message
+    assert not Path(settings.signal_uri(LOUDNESS.storage_name), "_delta_log").exists()
+    quarantine = DeltaTable(settings.quarantine_uri(LOUDNESS.storage_name)).to_pyarrow_table()
+    assert quarantine.column("content_id").to_pylist() == [corrupt]
     assert list_runs(settings).column("status").to_pylist() == ["failed"]
 
 

@@ -29,10 +29,12 @@ def submit(
         typer.Option(help="Upload this checkout as the job's code (--no-upload: the image's)."),
     ] = True,
     env: Annotated[
-        list[str] | None, typer.Option(help="KEY=VALUE for the job's environment (repeatable).")
+        list[str] | None,
+        typer.Option(help="KEY=VALUE for the job's environment (repeatable); no credentials."),
     ] = None,
     forward_settings: Annotated[
-        bool, typer.Option(help="Pass this shell's SIGNALS_* settings on to the job.")
+        bool,
+        typer.Option(help="Pass this shell's SIGNALS_* settings, less credentials, to the job."),
     ] = True,
     wait: Annotated[bool, typer.Option(help="Stream the logs until the job ends.")] = True,
 ) -> None:
@@ -40,15 +42,20 @@ def submit(
 
     `signals submit extract text_embedding@2 --gpus-per-actor 1 --actors 2:8` runs
     `python -m jobs extract text_embedding@2 --gpus-per-actor 1 --actors 2:8` on the cluster.
+    Credentials never travel with the job (Ray shows its environment to every reader of the
+    job info): the cluster supplies its own, from a Secret or its nodes' role.
     """
     from jobs.pipeline.submit import job_env
     from jobs.pipeline.submit import submit as submit_job
 
+    environment = job_env(env or [], forward=forward_settings)
+    if environment.notice:
+        err_console.print(environment.notice, markup=False, highlight=False)
     outcome = submit_job(
         address,
         job,
         args or [],
-        env=job_env(env or [], forward=forward_settings),
+        env=environment.env,
         upload=upload,
         wait=wait,
         on_log=lambda line: console.print(line, markup=False, highlight=False),

@@ -41,11 +41,20 @@ ThresholdOpt = Annotated[
     float | None,
     typer.Option(help="Fail the run when more than this share of rows is quarantined."),
 ]
+MinRowsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Fail it only when at least this many rows are quarantined as well, so that one "
+        "bad file in a small run still lands the good rows.",
+    ),
+]
 FullOpt = Annotated[
     bool, typer.Option("--full", help="Recompute every item, not only those whose inputs changed.")
 ]
 _RUN_OPTIONS = ("snapshot", "snapshot_version", "run_id", "batch_size", "actors", "cpus_per_actor",
-                "gpus_per_actor", "device", "quarantine_threshold", "full")  # fmt: skip
+                "gpus_per_actor", "device", "quarantine_threshold", "quarantine_min_rows",
+                "full")  # fmt: skip
 
 
 def _parse_actors(actors: str) -> tuple[int, int]:
@@ -85,6 +94,7 @@ def extract(
     gpus_per_actor: GpusOpt = None,
     device: DeviceOpt = None,
     quarantine_threshold: ThresholdOpt = None,
+    quarantine_min_rows: MinRowsOpt = None,
     full: FullOpt = False,
 ) -> None:
     """Compute signals over a catalog snapshot with Ray and commit them to the lake.
@@ -114,6 +124,7 @@ def backfill(
     gpus_per_actor: GpusOpt = None,
     device: DeviceOpt = None,
     quarantine_threshold: ThresholdOpt = None,
+    quarantine_min_rows: MinRowsOpt = None,
     full: FullOpt = False,
     online: Annotated[
         bool, typer.Option(help="Load the version into the online store afterwards.")

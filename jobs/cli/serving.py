@@ -12,7 +12,7 @@ from rich.table import Table
 from features import SignalsError, get_signal
 from features.registry import service_signals
 from features.standard import SERVED_AT
-from jobs.cli.options import AS_OF_OPTION
+from jobs.cli.options import AS_OF_OPTION, TOKEN_OPTION, URL_OPTION
 from jobs.cli.output import console, handles_errors, print_materialized, short
 from jobs.settings import Settings
 
@@ -43,9 +43,11 @@ def get(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     as_of: Annotated[str | None, AS_OF_OPTION] = None,
+    url: Annotated[str | None, URL_OPTION] = None,
+    token: Annotated[str | None, TOKEN_OPTION] = None,
 ) -> None:
-    """Serve signals for content IDs from the online store — or, with --as-of, what was served
-    then, read from the lake's history."""
+    """Serve signals for content IDs from the online store or a feature server — or, with
+    --as-of, what was served then, read from the lake's history."""
     from jobs.serving.client import served_values
     from jobs.serving.errors import NotServedError
 
@@ -54,7 +56,7 @@ def get(
     chosen = [get_signal(s) for s in signal] if signal else None
     if service is not None:
         chosen = list(service_signals(service))
-    values = served_values(Settings.from_env(), content_ids, chosen, as_of)
+    values = served_values(Settings.from_env(), content_ids, chosen, as_of, url, token)
     if as_json:
         payload = {
             cid: {
@@ -66,9 +68,11 @@ def get(
         console.print_json(json.dumps(payload))
     else:
         source = (
-            "served from the online store"
-            if as_of is None
-            else f"as served at {as_of}, from the lake"
+            f"as served at {as_of}, from the lake"
+            if as_of is not None
+            else f"served by {url}"
+            if url
+            else "served from the online store"
         )
         for cid, per_id in zip(content_ids, values, strict=True):
             if not per_id:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from features import SignalsError
+from jobs.cli.options import TOKEN_OPTION, URL_OPTION
 from jobs.cli.output import console, handles_errors
 from jobs.settings import Settings
 
@@ -36,9 +37,8 @@ def similar(
         list[str] | None,
         typer.Option("--where", help="KEY=VALUE[,VALUE…] on content_type or language; repeatable."),
     ] = None,
-    url: Annotated[
-        str | None, typer.Option("--url", help="Ask a running `signals serve` instead.")
-    ] = None,
+    url: Annotated[str | None, URL_OPTION] = None,
+    token: Annotated[str | None, TOKEN_OPTION] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """The items nearest to CONTENT_ID by a signal's searchable embedding (the item itself left
@@ -46,7 +46,7 @@ def similar(
     from jobs.serving.similarity import similar as search
 
     rows = search(content_id, signal=signal, k=k, where=parse_where(where or []), url=url,
-                  settings=Settings.from_env(), output="dicts")  # fmt: skip
+                  token=token, settings=Settings.from_env(), output="dicts")  # fmt: skip
     if as_json:
         typer.echo(json.dumps(rows))
         return

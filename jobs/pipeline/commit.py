@@ -33,15 +33,18 @@ def commit_run(
     parts_meta: Iterable[pa.Table],
     *,
     threshold: float | None = None,
+    min_rows: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     total: int | None = None,
 ) -> RunRecord:
     """Gather the workers' part metadata, commit each table once, record the run.
 
     `total` is the rows of the input; those that never reached a worker were unchanged (their
-    input hash already stored). A quarantine rate over the threshold is a systematic failure:
-    the quarantine rows and the run record are written (so the reasons can be read), the signal
-    table is left as it was.
+    input hash already stored). A quarantine rate over the threshold, with at least `min_rows`
+    rows quarantined, is a systematic failure: the quarantine rows
+    and the run record are written (so the reasons can be read), the signal table is left as it
+    was. The minimum count is why a small daily run with one bad file (one row in three) still
+    lands its good rows, while a broken extractor, failing many rows, fails.
     """
     signal_parts: list[Part] = []
     quarantine_parts: list[Part] = []
@@ -72,7 +75,8 @@ def commit_run(
             on_progress(record.unchanged)
 
     threshold = settings.quarantine_threshold if threshold is None else threshold
-    systematic = record.quarantine_rate > threshold
+    min_rows = settings.quarantine_min_rows if min_rows is None else min_rows
+    systematic = record.quarantine_rate > threshold and record.quarantined >= min_rows
     operation = {
         "job": record.job,
         "signal": signal.ref,
@@ -108,7 +112,8 @@ def commit_run(
         record.status = "failed"
         record.error = (
             f"{record.quarantined} of {record.computed} rows quarantined "
-            f"({record.quarantine_rate:.1%} > threshold {threshold:.1%})"
+            f"({record.quarantine_rate:.1%} > threshold {threshold:.1%}, "
+            f"count {record.quarantined} >= minimum {min_rows})"
         )
         record_run(settings, record)
         raise QuarantineThresholdError(

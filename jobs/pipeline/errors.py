@@ -6,7 +6,8 @@ from features.errors import SignalsError
 
 
 class QuarantineThresholdError(SignalsError):
-    """Too many rows failed: a systematic failure lands nothing in the signal table.
+    """Too many rows failed (over the share threshold, and at least the minimum count): a
+    systematic failure lands nothing in the signal table.
 
     Not retryable: the same inputs fail the same way until their producer or the extractor is
     fixed (the quarantine table holds every row's reason).

@@ -55,6 +55,7 @@ class ExtractRequest:
     threads_per_actor: int | None = None
     device: str | None = None
     quarantine_threshold: float | None = None
+    quarantine_min_rows: int | None = None  # None: the setting
     full: bool = False  # recompute every item, even those whose input hash is already stored
 
 
@@ -175,6 +176,7 @@ def run_extract(
         record,
         parts_meta.iter_batches(batch_format="pyarrow", batch_size=None),
         threshold=request.quarantine_threshold,
+        min_rows=request.quarantine_min_rows,
         on_progress=on_progress,
         total=total,
     )

@@ -24,7 +24,12 @@ import pyarrow as pa
 
 from features import JOIN_KEY, Signal, all_signals, get_signal
 from features.standard import SERVED_AT
-from jobs.serving.errors import FeatureRequestError, NotRegisteredError, OnlineStoreError
+from jobs.serving.errors import (
+    AccessDeniedError,
+    FeatureRequestError,
+    NotRegisteredError,
+    OnlineStoreError,
+)
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,13 +55,15 @@ def get_signals(
     signals: Sequence[str] | None = None,
     service: str | None = None,
     url: str | None = None,
+    token: str | None = None,
     settings: Settings | None = None,
     output: Output = "arrow",
 ) -> pa.Table | pd.DataFrame | list[dict[str, Any]]:
     """Latest served values of `signals` (NAME@VERSION) or of a feature `service`.
 
     Why one function for both places: downstream code written against the local store in a
-    notebook runs unchanged against the production feature server by passing `url`.
+    notebook runs unchanged against the production feature server by passing `url` (and, where
+    the server checks access, a bearer `token`; default `SIGNALS_TOKEN`).
     """
     if (signals is None) == (service is None):
         raise FeatureRequestError("name either signals or a feature service, not both or neither")
@@ -65,7 +72,7 @@ def get_signals(
     if url is None:
         fetched = fetch_local(settings or Settings.from_env(), ids, refs, service)
     else:
-        fetched = fetch_remote(url, ids, refs, service)
+        fetched = fetch_remote(url, ids, refs, service, bearer(token, settings))
     order = [r.replace(":", "__") for r in refs] if refs is not None else list(fetched.columns)
     table = _to_arrow(ids, fetched, order)
     if output == "arrow":
@@ -114,7 +121,11 @@ def fetch_local(
 
 
 def fetch_remote(
-    url: str, content_ids: list[str], refs: list[str] | None, service: str | None
+    url: str,
+    content_ids: list[str],
+    refs: list[str] | None,
+    service: str | None,
+    token: str | None = None,
 ) -> Fetched:
     """Ask a `feast serve` feature server (POST /get-online-features)."""
 
@@ -123,7 +134,7 @@ def fetch_remote(
         body["features"] = refs
     else:
         body["feature_service"] = service
-    payload = post_json(url, "/get-online-features", body)
+    payload = post_json(url, "/get-online-features", body, token)
     names = payload["metadata"]["feature_names"]
     columns, times = {}, {}
     for name, result in zip(names, payload["results"], strict=True):
@@ -134,15 +145,25 @@ def fetch_remote(
     return Fetched(columns, times)
 
 
-def post_json(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def bearer(token: str | None, settings: Settings | None) -> str | None:
+    """The token to send: the caller's, else the settings' (`SIGNALS_TOKEN`)."""
+    return token if token is not None else (settings or Settings.from_env()).token
+
+
+def post_json(
+    url: str, path: str, body: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
     """POST to a feature server and return its JSON answer; a refusal becomes the error that
     says whose mistake it is."""
     import httpx
 
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        reply = _http(url).post(f"{url.rstrip('/')}{path}", json=body)
+        reply = _http(url).post(f"{url.rstrip('/')}{path}", json=body, headers=headers)
     except httpx.HTTPError as exc:
         raise OnlineStoreError(f"the feature server at {url} could not be reached: {exc}") from exc
+    if reply.status_code in (401, 403):
+        raise AccessDeniedError(f"the feature server answered {reply.status_code}: {reply.text}")
     if reply.status_code != 200:
         # 4xx: the request is wrong and will stay wrong; 5xx: the server may recover.
         error = FeatureRequestError if reply.status_code < 500 else OnlineStoreError
@@ -204,16 +225,24 @@ def feature_types() -> dict[str, pa.DataType]:
 
 
 def online_values(
-    settings: Settings, content_ids: list[str], signals: list[Signal] | None = None
+    settings: Settings,
+    content_ids: list[str],
+    signals: list[Signal] | None = None,
+    url: str | None = None,
+    token: str | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
-    """Online values per content ID, as `{signal_ref: {feature: value}}` dicts (the CLI's shape).
+    """Online values per content ID, as `{signal_ref: {feature: value}}` dicts (the CLI's shape),
+    from the local online store or, with `url`, a feature server.
 
     Each signal's dict also holds `SERVED_AT`, the event time of the value (the run that computed
     it). A signal whose every feature is null for an ID is left out of that ID's dict.
     """
     signals = signals or list(all_signals())
     refs = [f"{s.feature_view_name}:{f}" for s in signals for f in s.features]
-    fetched = fetch_local(settings, content_ids, refs, None)
+    if url is None:
+        fetched = fetch_local(settings, content_ids, refs, None)
+    else:
+        fetched = fetch_remote(url, content_ids, refs, None, bearer(token, settings))
     results: list[dict[str, dict[str, Any]]] = []
     for i in range(len(content_ids)):
         by_signal: dict[str, dict[str, Any]] = {}
@@ -241,12 +270,19 @@ def served_values(
     content_ids: list[str],
     signals: Sequence[Signal] | None = None,
     as_of: str | None = None,
+    url: str | None = None,
+    token: str | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
-    """What `signals get` shows: the online store's values now, or — with `as_of` (a table
-    version or a time) — what serving returned then, read from the lake's history. Both in
-    `online_values`' shape, so the two print alike."""
+    """What `signals get` shows: the online store's (or the feature server's at `url`) values
+    now, or — with `as_of` (a table version or a time) — what serving returned then, read from
+    the lake's history. Both in `online_values`' shape, so the two print alike."""
     if as_of is None:
-        return online_values(settings, content_ids, list(signals) if signals else None)
+        chosen = list(signals) if signals else None
+        return online_values(settings, content_ids, chosen, url, token)
+    if url is not None:
+        raise FeatureRequestError(
+            "--as-of reads the lake's history, not a feature server: leave out --url"
+        )
     from jobs.lake.lineage import values_as_of
     from jobs.lake.maintenance import resolve_as_of
 

@@ -21,6 +21,13 @@ class FeatureRequestError(SignalsError):
     feature service (or both), or a feature server refused it (4xx)."""
 
 
+class AccessDeniedError(SignalsError):
+    """A feature server that refused the caller: no token or a bad one (401), or a token
+    without a role the feature service needs (403)."""
+
+    hint = "send a bearer token (token=…, SIGNALS_TOKEN) holding a role of the feature service"
+
+
 class NotServedError(SignalsError):
     """A content ID the online store has no values for."""
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from features import JOIN_KEY, Signal, all_signals, get_signal
-from jobs.serving.client import Output, fetch_local, post_json, shared_store
+from jobs.serving.client import Output, bearer, fetch_local, post_json, shared_store
 from jobs.serving.errors import FeatureRequestError, NotServedError
 from jobs.settings import Settings
 
@@ -43,6 +43,7 @@ def similar(
     vector: Sequence[float] | None = None,
     where: Mapping[str, str | Sequence[str]] | None = None,
     url: str | None = None,
+    token: str | None = None,
     settings: Settings | None = None,
     output: Output = "arrow",
 ) -> pa.Table | pd.DataFrame | list[dict[str, Any]]:
@@ -56,7 +57,7 @@ def similar(
         table = nearest(settings or Settings.from_env(), signal, content_id, vector, k, where)
     else:
         check_request(signal, content_id, vector, k)
-        table = _similar_remote(url, signal, content_id, vector, k, where)
+        table = _similar_remote(url, bearer(token, settings), signal, content_id, vector, k, where)
     if output == "arrow":
         return table
     if output == "pandas":
@@ -174,6 +175,7 @@ def _search(
 
 def _similar_remote(
     url: str,
+    token: str | None,
     signal: str,
     content_id: str | None,
     vector: Sequence[float] | None,
@@ -189,5 +191,5 @@ def _similar_remote(
         body["vector"] = list(vector)
     if where:
         body["where"] = {key: v if isinstance(v, str) else list(v) for key, v in where.items()}
-    rows = post_json(url, "/similar", body)["results"]
+    rows = post_json(url, "/similar", body, token)["results"]
     return pa.Table.from_pylist(rows, schema=SCHEMA)

@@ -69,6 +69,7 @@ def repo_config(settings: Settings) -> RepoConfig:
     if settings.feast_registry:
         raw["registry"] = settings.feast_registry
     _choose_vector_index(raw.setdefault("online_store", {}), settings)
+    raw["auth"] = auth_config(settings)
     # Both engines read the newest row per entity of the window, and write it in batches.
     raw["materialization"] = {
         **raw.get("materialization", {}),
@@ -85,6 +86,29 @@ def repo_config(settings: Settings) -> RepoConfig:
     else:
         raw["batch_engine"] = {"type": STREAMING_TYPE}
     return RepoConfig(repo_path=settings.feast_repo, **raw)
+
+
+def auth_config(settings: Settings) -> dict[str, str]:
+    """Feast's `auth:` block from the settings: none, or OIDC against the issuer's discovery
+    document — the server checks each request's bearer token and the repository's permissions
+    (`feature_repo/permissions.py`)."""
+    if settings.auth in ("none", "no_auth"):
+        return {"type": "no_auth"}
+    if settings.auth != "oidc":
+        raise ServingConfigError(
+            f"unknown SIGNALS_AUTH {settings.auth!r}", hint="set SIGNALS_AUTH to none or oidc"
+        )
+    if not settings.oidc_discovery_url:
+        raise ServingConfigError(
+            "SIGNALS_AUTH=oidc needs the issuer's discovery document",
+            hint="set SIGNALS_OIDC_DISCOVERY_URL=https://issuer/.well-known/openid-configuration",
+        )
+    config = {"type": "oidc", "auth_discovery_url": settings.oidc_discovery_url}
+    if settings.oidc_client_id:
+        config["client_id"] = settings.oidc_client_id
+    if settings.oidc_audience:
+        config["audience"] = settings.oidc_audience
+    return config
 
 
 def _choose_vector_index(online: dict, settings: Settings) -> None:
