@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from jobs.cli import catalog, cluster, compute, demo, lake, quality, serving, similarity
+from jobs.cli import catalog, cluster, compute, demo, lake, quality, serving, similarity, ui
 from jobs.cli.contracts import contracts_app
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ COMMANDS: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
     ("get", serving.get, {}),
     ("similar", similarity.similar, {}),
     ("serve", serving.serve, {}),
+    ("ui", ui.ui, {}),
     # The job's own flags pass through to the cluster untouched.
     ("submit", cluster.submit, {"allow_extra_args": True, "ignore_unknown_options": True}),
     ("training-set", serving.training_set, {}),
