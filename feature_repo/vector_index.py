@@ -160,7 +160,7 @@ class VectorIndex:
         found = self.store.retrieve_online_documents_v2(
             target,
             self._view(view),
-            [JOIN_KEY, CONTENT_TYPE],
+            [],  # the key and the distance are the answer: no column more is read
             embedding,
             top_k,
             field.vector_search_metric,
@@ -225,7 +225,7 @@ def _backend_config(index: VectorIndexConfig, dim: int) -> FeastConfigBaseModel:
     if index.type == "lance":
         from feature_repo.lance_online_store import LanceOnlineStoreConfig
 
-        options = {"bitmap_columns": [CONTENT_TYPE], **index.options}
+        options = {"bitmap_columns": [CONTENT_TYPE], "search_timestamps": False, **index.options}
         return LanceOnlineStoreConfig(path=index.path, **options)
     from feature_repo.milvus_online_store import MilvusOnlineStoreConfig
 
