@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from conftest import REPO_FILES
 from redis_server import RedisServer, free_port
@@ -133,3 +138,59 @@ def test_the_python_client_reads_the_server_as_it_reads_the_store(server: str) -
     assert table.column(LUFS).to_pylist() == [-9.0, None, -20.0]
     [row] = get_signals(["b"], service="playback", url=server, output="dicts")
     assert row[LUFS] == -20.0
+
+
+def test_two_workers_share_the_port_and_stop_together(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--workers 2`: two worker processes answer on one port; SIGTERM stops both, exit 0."""
+    from jobs.serving.materialize import materialize
+
+    monkeypatch.setenv("SIGNALS_ONLINE_STORE", "sqlite")  # not the module server's Redis
+    settings = Settings.from_env()
+    _append(settings, [("a", T1, _loudness(-14.0)), ("b", T1, _loudness(-20.0))], "r1")
+    materialize(settings, [LOUDNESS])
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        command = [_signals(), "serve", "--port", str(port), "--workers", "2", "--no-access-log"]
+        process = subprocess.Popen(command, env=dict(os.environ), stdout=log, stderr=log)
+    children: list[psutil.Process] = []
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", process)
+        children = psutil.Process(process.pid).children()
+        workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 2, [c.cmdline() for c in children]
+
+        body = json.dumps({"features": [REF], "entities": {"content_id": ["a", "b", "zzz"]}})
+        served_by: dict[int, int] = {}
+        deadline = time.monotonic() + 90  # the second worker may still be importing Feast
+        while (len(served_by) < 2 or sum(served_by.values()) < 40) and time.monotonic() < deadline:
+            connection = HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.connect()  # a fresh connection: each is accepted by one worker
+            client_port = connection.sock.getsockname()[1]
+            connection.request("POST", "/get-online-features", body,
+                               {"content-type": "application/json"})  # fmt: skip
+            reply = connection.getresponse()
+            values = json.loads(reply.read())["results"][1]
+            assert reply.status == 200 and values["values"] == [-14.0, -20.0, None]
+            [owner] = [w.pid for w in workers
+                       if any(c.raddr and c.raddr.port == client_port
+                              for c in w.net_connections("tcp"))]  # fmt: skip
+            served_by[owner] = served_by.get(owner, 0) + 1
+            connection.close()
+        assert set(served_by) == {w.pid for w in workers}, served_by
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, alive
+    finally:
+        if process.poll() is None:
+            for leftover in [*children, psutil.Process(process.pid)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    leftover.kill()
+        process.wait()
+    log_text = log_path.read_text(errors="replace")
+    assert "terminate called without an active exception" not in log_text
+    assert "Traceback" not in log_text, log_text[-3000:]

@@ -102,11 +102,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 6566,
     no_access_log: Annotated[bool, typer.Option("--no-access-log")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="SIGNALS_SERVE_WORKERS",
+            help="Server processes sharing the port, each with its own store: about one per"
+            " core, as one Python process serves on about one core.",
+        ),
+    ] = 1,
 ) -> None:
     """Feast's HTTP feature server (POST /get-online-features) on the configured online store."""
     from jobs.serving.server import run_server
 
-    run_server(Settings.from_env(), host, port, access_log=not no_access_log)
+    run_server(Settings.from_env(), host, port, access_log=not no_access_log, workers=workers)
 
 
 @handles_errors

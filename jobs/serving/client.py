@@ -30,6 +30,7 @@ from jobs.serving.errors import (
     NotRegisteredError,
     OnlineStoreError,
 )
+from jobs.serving.request_guard import MAX_ENTITY_ROWS
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 Output = Literal["arrow", "pandas", "dicts"]
 TIMEOUT_S = 10.0
+REQUEST_IDS = MAX_ENTITY_ROWS  # IDs per request to a feature server: what it accepts
 
 
 @dataclass(frozen=True)
@@ -127,21 +129,24 @@ def fetch_remote(
     service: str | None,
     token: str | None = None,
 ) -> Fetched:
-    """Ask a `feast serve` feature server (POST /get-online-features)."""
-
-    body: dict[str, Any] = {"entities": {JOIN_KEY: content_ids}, "full_feature_names": True}
-    if refs is not None:
-        body["features"] = refs
-    else:
-        body["feature_service"] = service
-    payload = post_json(url, "/get-online-features", body, token)
-    names = payload["metadata"]["feature_names"]
-    columns, times = {}, {}
-    for name, result in zip(names, payload["results"], strict=True):
-        if name == JOIN_KEY:
-            continue
-        columns[name] = result["values"]
-        times[name] = [_from_iso(t) for t in result["event_timestamps"]]
+    """Ask a `feast serve` feature server (POST /get-online-features), at most
+    `REQUEST_IDS` IDs a request (the server refuses larger ones)."""
+    columns: dict[str, list[Any]] = {}
+    times: dict[str, list[datetime | None]] = {}
+    for start in range(0, max(len(content_ids), 1), REQUEST_IDS):
+        chunk = content_ids[start : start + REQUEST_IDS]
+        body: dict[str, Any] = {"entities": {JOIN_KEY: chunk}, "full_feature_names": True}
+        if refs is not None:
+            body["features"] = refs
+        else:
+            body["feature_service"] = service
+        payload = post_json(url, "/get-online-features", body, token)
+        names = payload["metadata"]["feature_names"]
+        for name, result in zip(names, payload["results"], strict=True):
+            if name == JOIN_KEY:
+                continue
+            columns.setdefault(name, []).extend(result["values"])
+            times.setdefault(name, []).extend(_from_iso(t) for t in result["event_timestamps"])
     return Fetched(columns, times)
 
 
