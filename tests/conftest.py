@@ -66,16 +66,22 @@ def lake(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def feast_repo(tmp_path: Path) -> Path:
-    """A private copy of the project's Feast repository (its own registry and SQLite store)."""
-    repo = tmp_path / "feature_repo"
+def copy_repo(root: Path) -> Path:
+    """A private copy of the project's Feast repository under `root` (its own registry and
+    SQLite store); returns its path."""
+    repo = root / "feature_repo"
     repo.mkdir()
     for name in REPO_FILES:
         source = PROJECT_ROOT / "feature_repo" / name
         if source.exists():
             shutil.copy(source, repo / name)
     return repo
+
+
+@pytest.fixture
+def feast_repo(tmp_path: Path) -> Path:
+    """A private copy of the project's Feast repository for one test."""
+    return copy_repo(tmp_path)
 
 
 @pytest.fixture

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from oidc_issuer import OidcIssuer
-from redis_server import free_port
-from test_http import _wait_healthy
+from serve_process import running, signals_command
 from test_serving import LOUDNESS, LUFS, T1, _append, _loudness
 
 from jobs.serving.client import get_signals
@@ -38,19 +36,8 @@ def secured(settings: Settings, tmp_path: Path, monkeypatch) -> Iterator[tuple[s
         from jobs.serving.materialize import materialize
 
         materialize(Settings.from_env(), [LOUDNESS])  # applies the permissions too
-        port = free_port()
-        log = (tmp_path / "serve.log").open("wb")
-        command = [str(Path(sys.executable).with_name("signals")), "serve", "--port", str(port),
-                   "--no-access-log"]  # fmt: skip
-        process = subprocess.Popen(command, env=dict(os.environ), stdout=log, stderr=log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, process)
+        with running(["serve", "--no-access-log"], tmp_path / "serve.log") as url:
             yield url, issuer
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
-            log.close()
 
 
 def _ask(url: str, body: dict, token: str | None = None) -> httpx.Response:
@@ -99,8 +86,7 @@ def test_the_client_and_the_cli_send_a_bearer_token(secured) -> None:
     with pytest.raises(AccessDeniedError, match="401"):
         get_signals(["track:000001"], service="playback", url=url, token="")
 
-    signals = str(Path(sys.executable).with_name("signals"))
-    command = [signals, "get", "track:000001", "--service", "playback", "--url", url]
+    command = [signals_command(), "get", "track:000001", "--service", "playback", "--url", url]
     shown = subprocess.run([*command, "--token", player], capture_output=True, text=True,
                            timeout=120)  # fmt: skip
     assert shown.returncode == 0, shown.stderr

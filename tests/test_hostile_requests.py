@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO_FILES
+from conftest import copy_repo
 from deltalake import write_deltalake
-from redis_server import free_port
+from serve_process import running
 from signal_rows import history
-from test_http import _signals, _wait_healthy
 from test_serving import LOUDNESS, T1, _append, _loudness
 from test_similarity import EMBEDDING, IDS, VECTORS
 
-from jobs.settings import PROJECT_ROOT, Settings
+from jobs.settings import Settings
 
 REF = f"{LOUDNESS.feature_view_name}:integrated_lufs"
 VECTOR_REF = f"{EMBEDDING.feature_view_name}:embedding"
@@ -68,11 +64,7 @@ def _raw(method: str, path: str, body: bytes, content_type: str = "application/j
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`signals serve` (SQLite, LanceDB index) on loudness rows and 240 searchable embeddings."""
     root = tmp_path_factory.mktemp("hostile")
-    repo = root / "feature_repo"
-    repo.mkdir()
-    for name in REPO_FILES:
-        if (PROJECT_ROOT / "feature_repo" / name).exists():
-            shutil.copy(PROJECT_ROOT / "feature_repo" / name, repo / name)
+    repo = copy_repo(root)
     env = {"SIGNALS_LAKE_URI": str(root / "lake"), "SIGNALS_FEAST_REPO": str(repo),
            "SIGNALS_ONLINE_STORE": "sqlite", "SIGNALS_VECTOR_STORE": "lance"}  # fmt: skip
     with pytest.MonkeyPatch.context() as mp:
@@ -91,20 +83,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         # The routes to cover come from the app itself, built here as the server builds it.
         routes = [(r.path, r.path_regex) for r in serving_app(settings).routes]
         gc.unfreeze()  # serving_app froze this test process's heap, as it does a server's
-        port = free_port()
         log_path = root / "serve.log"
-        with log_path.open("wb") as log:
-            command = [_signals(), "serve", "--port", str(port), "--no-access-log"]
-            process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, process)
+        with running(["serve", "--no-access-log"], log_path) as url:
             stores = httpx.get(f"{url}/v1/vector_stores", timeout=10).json()["data"]
             [store_id] = [s["id"] for s in stores if s["name"] == EMBEDDING.feature_view_name]
             yield Served(url, routes, store_id, log_path)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def _cases(vector_store_id: str) -> list[Case]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from http.client import HTTPConnection
@@ -17,18 +15,15 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from conftest import REPO_FILES
+from conftest import copy_repo
 from redis_server import RedisServer, free_port
+from serve_process import running, signals_command, wait_healthy
 from test_serving import LOUDNESS, LUFS, T1, T2, _append, _loudness
 
 from jobs.serving.client import get_signals
-from jobs.settings import PROJECT_ROOT, Settings
+from jobs.settings import Settings
 
 REF = f"{LOUDNESS.feature_view_name}:integrated_lufs"
-
-
-def _signals() -> str:
-    return str(Path(sys.executable).with_name("signals"))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "redis"])
@@ -37,11 +32,7 @@ def server(
 ) -> Iterator[str]:
     """A materialized store and `signals serve` on it; yields the server's URL."""
     root = tmp_path_factory.mktemp(f"http-{request.param}")
-    repo = root / "feature_repo"
-    repo.mkdir()
-    for name in REPO_FILES:
-        if (PROJECT_ROOT / "feature_repo" / name).exists():
-            shutil.copy(PROJECT_ROOT / "feature_repo" / name, repo / name)
+    repo = copy_repo(root)
     env = {"SIGNALS_LAKE_URI": str(root / "lake"), "SIGNALS_FEAST_REPO": str(repo),
            "SIGNALS_ONLINE_STORE": request.param}  # fmt: skip
     if request.param == "redis":
@@ -57,32 +48,8 @@ def server(
         from jobs.serving.materialize import materialize
 
         materialize(settings, [LOUDNESS])
-        port = free_port()
-        log = (root / "serve.log").open("wb")
-        command = [_signals(), "serve", "--port", str(port), "--no-access-log"]
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(url, process)
+        with running(["serve", "--no-access-log"], root / "serve.log") as url:
             yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
-            log.close()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the feature server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("the feature server did not become healthy in 60 s")
 
 
 def _post(url: str, body: object) -> httpx.Response:
@@ -153,11 +120,12 @@ def test_two_workers_share_the_port_and_stop_together(
     port = free_port()
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
-        command = [_signals(), "serve", "--port", str(port), "--workers", "2", "--no-access-log"]
+        command = [signals_command(), "serve", "--port", str(port), "--workers", "2",
+                   "--no-access-log"]  # fmt: skip
         process = subprocess.Popen(command, env=dict(os.environ), stdout=log, stderr=log)
     children: list[psutil.Process] = []
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", process)
+        wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
         children = psutil.Process(process.pid).children()
         workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
         assert len(workers) == 2, [c.cmdline() for c in children]

@@ -7,10 +7,6 @@ vectors, a known content type and a known served language per item.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from deltalake import write_deltalake
-from redis_server import free_port
+from serve_process import running
 from signal_rows import history
 
 from features import get_signal
@@ -132,19 +128,7 @@ def test_the_feature_server_answers_searches_and_refuses_malformed_ones(
     write_deltalake(settings.signal_uri(EMBEDDING.storage_name),
                     history(EMBEDDING.ref, rows, "r1"))  # fmt: skip
     materialize(settings, [EMBEDDING])
-    port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    command = [str(Path(sys.executable).with_name("signals")), "serve", "--port", str(port),
-               "--no-access-log"]  # fmt: skip
-    process = subprocess.Popen(command, env=dict(os.environ), stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    with running(["serve", "--no-access-log"], tmp_path / "serve.log") as url:
         remote = similar(IDS[9], signal=EMBEDDING.ref, k=K, url=url, output="dicts",
                          where={"content_type": "episode"})  # fmt: skip
         local = neighbours(settings, IDS[9], where={"content_type": "episode"})
@@ -201,6 +185,3 @@ def test_the_feature_server_answers_searches_and_refuses_malformed_ones(
             reply = httpx.post(f"{url}/similar", json=body, timeout=10)
             assert reply.status_code == status, (body, reply.status_code, reply.text)
             assert reply.text
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

@@ -4,31 +4,24 @@ version tag and consuming feature services."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from chromium import ChromiumUnavailable, dump_dom, install_chromium, visible_text
 from deltalake import write_deltalake
-from redis_server import free_port
+from serve_process import running
 from signal_rows import history
 
 from features import all_signals, get_signal
 from jobs.serving.materialize import materialize
-from jobs.settings import PROJECT_ROOT, Settings
+from jobs.settings import Settings
 
 LOUDNESS = get_signal("audio_loudness@1")
 LANGUAGE = get_signal("text_language@1")
 PROJECT = "content_signals"  # feature_repo/feature_store.yaml
 START_TIMEOUT_S = 120  # importing Feast alone takes 5–9 s on the 2-core machine
-# Until `ui` is in jobs/cli/__init__.py's COMMANDS: then `[sys.executable, "-m", "jobs", "ui"]`.
-UI_COMMAND = [sys.executable, "-m", "jobs", "ui"]
 
 
 @pytest.fixture(scope="module")
@@ -57,41 +50,10 @@ def ui_url(settings: Settings, tmp_path: Path) -> Iterator[str]:
     )
     materialize(settings, [LOUDNESS, LANGUAGE])
 
-    port = free_port()
-    log = tmp_path / "ui.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*UI_COMMAND, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=dict(os.environ),  # the `settings` fixture exported SIGNALS_* here
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(process, url, log)
+    with running(
+        ["ui", "--host", "127.0.0.1"], tmp_path / "ui.log", timeout_s=START_TIMEOUT_S
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"signals ui exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"signals ui did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
 def test_the_ui_lists_every_signal_and_shows_what_a_signal_is(

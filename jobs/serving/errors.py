@@ -48,3 +48,12 @@ class TrainingSetOutputError(SignalsError):
 class OnlineEncodingError(SignalsError):
     """Materialization's fast encoding of a batch disagrees with Feast's own conversion: the
     batch is not written, since the online read would parse its values differently."""
+
+
+class RequestRefused(Exception):
+    """A request this server will not pass to Feast: the status and the reason to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

@@ -18,6 +18,8 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from jobs.serving.errors import RequestRefused
+
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
@@ -36,15 +38,6 @@ INT64 = 2**63
 
 WRITE_PATHS = ("/push", "/write-to-online-store", "/materialize", "/materialize-incremental")
 PLACEHOLDER_PATHS = ("/chat", "/ws/chat", "/static")
-
-
-class RequestRefused(Exception):
-    """A request this server will not pass to Feast: the status and the reason to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def make_read_only(app: FastAPI) -> None:
